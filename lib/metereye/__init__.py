@@ -1,0 +1,1 @@
+"""metereye: the portable core (protocol codecs, catalogues, readings). Sans-I/O."""

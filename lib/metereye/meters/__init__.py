@@ -1,0 +1,35 @@
+"""The meter models metereye knows, one namespace for every protocol (ANSWERS 17).
+
+A model is a plain tuple row so the table can be frozen into flash:
+(name, protocol, module, description). The module holds the model's details
+and is imported only when a model of it is used (STYLE R13).
+"""
+
+MODELS = (
+    ("multical21", "kmp", "kamstrup_water", "Kamstrup Multical 21 water meter"),
+    ("flowiq2101", "kmp", "kamstrup_water", "Kamstrup flowIQ 2101 water meter"),
+    ("flowiq2200", "kmp", "kamstrup_water", "Kamstrup flowIQ 2200 water meter"),
+    ("flowiq3100", "kmp", "kamstrup_water", "Kamstrup flowIQ 3100 water meter"),
+    ("multical302", "kmp", "kamstrup_heat", "Kamstrup Multical 302 heat meter"),
+    ("multical402", "kmp", "kamstrup_heat", "Kamstrup Multical 402 heat meter"),
+    ("multical403", "kmp", "kamstrup_heat", "Kamstrup Multical 403 heat meter"),
+    ("multical602", "kmp", "kamstrup_heat", "Kamstrup Multical 602 heat meter"),
+    ("multical603", "kmp", "kamstrup_heat", "Kamstrup Multical 603 heat meter"),
+)
+
+
+def find(name):
+    """The row of model `name`, or None."""
+    for row in MODELS:
+        if row[0] == name:
+            return row
+    return None
+
+
+def details(name):
+    """The model module's description of `name` (a Model), or None."""
+    row = find(name)
+    if row is None:
+        return None
+    module = __import__("metereye.meters." + row[2], None, None, ("model",))
+    return module.model(name)
