@@ -12,6 +12,7 @@ cost the good answer behind it. `KmpSession` reads a set of registers and tells
 its driver what to do (send, wait, done), doing no I/O itself.
 """
 
+from metereye.actions import Done, Receive, Send, Sleep, wire_ms
 from metereye.compat import const
 from metereye.crc import crc16_xmodem
 from metereye.decimal import format_decimal
@@ -46,8 +47,8 @@ MAX_REGISTERS_PER_REQUEST = const(8)
 MAX_FRAME = const(512)
 
 LINE_BAUD = const(1200)
-# 8N2 on the wire: start bit, 8 data bits, 2 stop bits (research/kmp.md §1).
-LINE_BITS_PER_BYTE = const(11)
+# 8N2: every known working reader sends 2 stop bits (research/kmp.md §1).
+LINE_FRAMING = "8N2"
 
 _ESCAPED = (0x06, 0x0D, 0x1B, 0x40, 0x80)
 
@@ -403,36 +404,6 @@ def decode_serial(data):
 
 # --- a reading session ------------------------------------------------------
 
-class Send:
-    """Driver: put `data` on the line at `baud` with `framing` ("8N2"), then report sent()."""
-
-    def __init__(self, data, baud, framing):
-        self.data = data
-        self.baud = baud
-        self.framing = framing
-
-
-class Receive:
-    """Driver: feed bytes to received() as they come; call it with b"" at `deadline_ms`."""
-
-    def __init__(self, deadline_ms):
-        self.deadline_ms = deadline_ms
-
-
-class Sleep:
-    """Driver: wait until `until_ms`, then call woke()."""
-
-    def __init__(self, until_ms):
-        self.until_ms = until_ms
-
-
-class Done:
-    """The session ended; `result` holds what was read (maybe partly)."""
-
-    def __init__(self, result):
-        self.result = result
-
-
 class KmpResult:
     """What one session read, and what it saw of the line."""
 
@@ -473,7 +444,7 @@ class KmpSession:
     retries = 1
 
     def __init__(self, register_ids, address=ADDRESS_METER, want_serial=True,
-                 want_type=False, baud=LINE_BAUD, framing="8N2"):
+                 want_type=False, baud=LINE_BAUD, framing=LINE_FRAMING):
         self.address = address
         self.baud = baud
         self.framing = framing
@@ -493,7 +464,7 @@ class KmpSession:
 
     def wire_ms(self, nbytes):
         """Time `nbytes` take on the line at this session's speed."""
-        return (nbytes * LINE_BITS_PER_BYTE * 1000 + self.baud - 1) // self.baud
+        return wire_ms(nbytes, self.baud, self.framing)
 
     def start(self, now_ms):
         return self._next(now_ms)
