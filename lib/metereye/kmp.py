@@ -521,7 +521,10 @@ class KmpSession:
             self._tries += 1
             return Sleep(now_ms + self.retry_delay_ms)
         if error is None:
+            # A meter that stays silent through the retry is not asked the
+            # rest: every request costs its battery and its patience.
             r.silent += 1
+            self._queue = []
         else:
             r.garbled += 1
         return self._next(now_ms)

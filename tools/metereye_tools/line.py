@@ -1,0 +1,123 @@
+"""The PC's side of the hardware seam: a serial line (device, pty or pyserial
+URL) that runs lib/ sessions by carrying out their actions."""
+
+import errno
+import time
+
+import serial
+
+from metereye.actions import Done, Receive, Send, SetLine, Sleep
+
+_PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
+_BYTESIZE = {7: serial.SEVENBITS, 8: serial.EIGHTBITS}
+_STOPBITS = {1: serial.STOPBITS_ONE, 2: serial.STOPBITS_TWO}
+
+
+class LineError(Exception):
+    """The port could not be opened or configured."""
+
+
+class SerialLine:
+    """One optical head on a port: `/dev/ttyUSB0`, a pty, `socket://h:p`, `rfc2217://…`."""
+
+    def __init__(self, url, baud=1200, framing="8N2"):
+        try:
+            self.port = serial.serial_for_url(url, do_not_open=True, timeout=0)
+            self._apply(baud, framing)
+            self.port.open()
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise LineError("cannot open %s: %s" % (url, e))
+        self.url = url
+        self.baud = baud
+        self.framing = framing
+        self.sent = 0
+        self.received = 0
+
+    def _apply(self, baud, framing):
+        self.port.baudrate = baud
+        self.port.bytesize = _BYTESIZE[int(framing[0])]
+        self.port.parity = _PARITY[framing[1]]
+        self.port.stopbits = _STOPBITS[int(framing[2])]
+
+    def configure(self, baud, framing):
+        """Change speed and framing; TX must have drained already."""
+        if (baud, framing) == (self.baud, self.framing):
+            return
+        try:
+            self._apply(baud, framing)
+        except (serial.SerialException, OSError) as e:
+            # A Linux pty cannot hold parity: re-applying the same speed with
+            # only the parity changed fails with EINVAL there (ANSWERS 15).
+            if getattr(e, "errno", None) != errno.EINVAL and "22" not in str(e):
+                raise
+        self.baud, self.framing = baud, framing
+
+    def write(self, data):
+        """Send and wait until the bytes have left (tcdrain on a real port)."""
+        self.port.write(data)
+        self.port.flush()
+        self.sent += len(data)
+
+    def read(self, timeout_s):
+        """Whatever arrives within timeout_s (b"" when nothing did)."""
+        self.port.timeout = max(0.0, timeout_s)
+        first = self.port.read(1)
+        if not first:
+            return b""
+        self.port.timeout = 0
+        rest = self.port.read(4096)
+        data = first + rest
+        self.received += len(data)
+        return data
+
+    def reset_input(self):
+        self.port.reset_input_buffer()
+
+    def close(self):
+        self.port.close()
+
+
+def now_ms():
+    return int(time.monotonic() * 1000)
+
+
+def run_session(line, session, clock=now_ms, on_bytes=None):
+    """Carry out a lib/ session's actions on `line` until it is done; its result.
+
+    `on_bytes(direction, data)` sees every chunk sent ("tx") and received
+    ("rx"), for logs and captures.
+    """
+    action = session.start(clock())
+    while True:
+        if isinstance(action, Done):
+            return action.result
+        if isinstance(action, Send):
+            line.configure(action.baud, action.framing)
+            line.write(action.data)
+            if on_bytes:
+                on_bytes("tx", action.data)
+            action = session.sent(clock())
+        elif isinstance(action, SetLine):
+            line.configure(action.baud, action.framing)
+            action = session.line_set(clock())
+        elif isinstance(action, Sleep):
+            wait = action.until_ms - clock()
+            if wait > 0:
+                time.sleep(wait / 1000)
+            action = session.woke(clock())
+        elif isinstance(action, Receive):
+            deadline = action.deadline_ms
+            nxt = None
+            while nxt is None:
+                remaining = deadline - clock()
+                if remaining <= 0:
+                    nxt = session.received(b"", clock())
+                    break
+                data = line.read(min(remaining, 100) / 1000)
+                if data:
+                    if on_bytes:
+                        on_bytes("rx", data)
+                    nxt = session.received(data, clock())
+            action = nxt
+        else:
+            raise TypeError(action)
