@@ -3,9 +3,10 @@
 Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py).
 """
 
-from vectors import vectors, wire
+from vectors import kmp_unit_table, vectors, wire
 
 from metereye import kmp, kmp_json
+from metereye.units import kmp_display, kmp_unit
 from metereye.crc import crc16_xmodem
 from metereye.errors import CrcMismatch, FrameError, NotAFrame, StuffingError, Truncated, WriteRefused
 
@@ -182,3 +183,17 @@ def test_noise_never_grows_the_buffer_past_its_limit():
     events = list(reader.feed(b"\x40" + b"\x11" * (kmp.MAX_FRAME + 10)))
     assert [e.token for e in events] == ["too_long"]
     assert len(reader._buf) == kmp.MAX_FRAME
+
+
+def test_unit_table_is_the_research_table():
+    table = kmp_unit_table()
+    for code in range(256):
+        assert kmp_unit(code) == table.get(str(code)), code
+
+
+def test_date_units_display_in_their_pattern():
+    assert kmp_display(48, "220112") == "22:01:12"
+    assert kmp_display(47, "4") == "00:00:04"
+    assert kmp_display(50, "824") == "08:24"
+    assert kmp_display(49, "20221125") == "2022:11:25"
+    assert kmp_display(40, "8541") is None

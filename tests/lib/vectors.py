@@ -35,9 +35,20 @@ def vectors(name):
             yield v
 
 
+def kmp_unit_table():
+    """The vectors file's unit table: {code (str): unit string}."""
+    if sys.implementation.name == "micropython":
+        with open(ROOT + "/build/vectors/kmp_unit_table.json") as f:
+            return json.load(f)
+    with open(research_dir() + "/kmp_vectors.json", encoding="utf-8") as f:
+        return json.load(f)["unit_table"]
+
+
 def split_all():
     """CPython side: write build/vectors/*.jsonl for the MicroPython runs."""
     os.makedirs(ROOT + "/build/vectors", exist_ok=True)
+    with open(ROOT + "/build/vectors/kmp_unit_table.json", "w", encoding="utf-8") as out:
+        json.dump(kmp_unit_table(), out, ensure_ascii=False)
     for name in _LIST_KEY:
         with open(_split_path(name), "w", encoding="utf-8") as out:
             for v in vectors(name):

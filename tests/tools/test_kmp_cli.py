@@ -80,9 +80,8 @@ def test_read_at_real_pace_takes_at_least_the_wire_time():
         code, got, err = _read(sim.port, "multical21")
         took = time.monotonic() - start
     assert code == 0, err
-    # The two answers (11 registers) are 99 bytes of 11 bits at 1200 Bd; the
-    # echo comes back at once (a pty does not pace the reader's own writes).
-    assert took > 99 * 11 / 1200
+    # Two requests (36 bytes) and their answers (99 bytes), 11 bits a byte at 1200 Bd.
+    assert took > 135 * 11 / 1200
 
 
 def test_volume_rises_with_flow_over_time():

@@ -304,17 +304,13 @@ class Pacer:
         self.free_at = 0.0
 
     def add(self, data, after_s, baud, framing, now):
+        """Queue `data` to start `after_s` after the line is free, one char at a time."""
         char_s = bits_per_char(framing) / baud / self.speed
-        t = max(now + after_s / self.speed, self.free_at)
+        t = max(now, self.free_at) + after_s / self.speed
         for b in data:
             t += char_s
             self.queue.append((t, b))
         self.free_at = t
-
-    def add_now(self, data, now):
-        """Echo: the reader's own light comes straight back, unpaced."""
-        self.queue.extend((now, b) for b in data)
-        self.queue.sort(key=lambda item: item[0])
 
     def due(self, now):
         n = 0
@@ -383,8 +379,15 @@ class Simulation:
         return SPEED_CODES.get(code)
 
     def _incoming(self, data, now):
+        # A pty delivers the reader's bytes at once; on a real line they take
+        # their wire time, and the meter answers only after the last one. The
+        # echo comes back as they go out.
+        baud, framing = self.meter.listen_baud(), self.meter.framing
         if self.echo:
-            self.pacer.add_now(data, now)
+            self.pacer.add(data, 0, baud, framing, now)
+        else:
+            self.pacer.free_at = max(now, self.pacer.free_at) + (
+                len(data) * bits_per_char(framing) / baud / self.pacer.speed)
         speed = self._line_speed()
         if speed is not None and speed != self.meter.listen_baud():
             # The reader is at the wrong speed: the meter hears noise.

@@ -1,6 +1,6 @@
 """What every Kamstrup KMP register id means: one table for all models (ANSWERS 7).
 
-Each row: (id, key, Home Assistant device_class, state_class, flags).
+Each row: id, key, Home Assistant device_class, state_class, flags.
 Sources: research/kmp.md §7 (PyKMP constants, Kamstrup technical descriptions,
 published frames). Flags mark what the research could not confirm.
 """
@@ -11,76 +11,86 @@ UNCERTAIN = const(1)     # meaning or presence on this model not confirmed
 DIAGNOSTIC = const(2)    # Home Assistant shows it under diagnostics
 TEXT = const(4)          # an identifier or date, not a measurement
 
-_E = "energy"
-_W = "water"
-_T = "temperature"
-_F = "volume_flow_rate"
-_P = "power"
-_TI = "total_increasing"
-_M = "measurement"
+# One line per register: id, key, device_class, state_class, flags ("-" for
+# none). Text rather than a tuple of tuples: loaded from .mpy, 50 tuples cost
+# ~13 KB of heap on the unix port, this one string ~3 KB; lookups scan it.
+# 292/299: labels from one poster's Multical 21 capture (research/kmp.md §7).
+# 582: named BatteryDaysLeft in a flowIQ 3200 data sheet as reported; one frame.
+_TABLE = """\
+1 energy_in energy total_increasing 0
+2 energy_out energy total_increasing 0
+60 heat_energy energy total_increasing 0
+61 inlet_energy energy total_increasing 0
+62 outlet_energy energy total_increasing 0
+63 cooling_energy energy total_increasing 0
+68 volume water total_increasing 0
+69 volume_v2 water total_increasing 0
+74 flow volume_flow_rate measurement 0
+75 flow_v2 volume_flow_rate measurement 0
+80 power power measurement 0
+86 temp_forward temperature measurement 0
+87 temp_return temperature measurement 0
+88 temp_t3 temperature measurement 0
+89 temp_diff temperature measurement 0
+94 heat_energy_e2 energy total_increasing 0
+95 tap_water_energy_e6 energy total_increasing 0
+96 tap_water_energy_e7 energy total_increasing 0
+97 volume_temp_forward_e8 - total_increasing 0
+98 target_date - - 6
+99 info - - 2
+110 volume_temp_return_e9 - total_increasing 0
+113 info_event_counter - total_increasing 2
+123 max_flow_date_year - - 4
+124 max_flow_year volume_flow_rate measurement 0
+127 max_power_date_year - - 4
+128 max_power_year power measurement 0
+138 max_flow_date_month - - 4
+139 max_flow_month volume_flow_rate measurement 0
+140 min_flow_date_month - - 4
+141 min_flow_month volume_flow_rate measurement 0
+142 max_power_date_month - - 4
+143 max_power_month power measurement 0
+146 avg_temp_forward_year temperature measurement 0
+147 avg_temp_return_year temperature measurement 0
+149 avg_temp_forward_month temperature measurement 0
+150 avg_temp_return_month temperature measurement 0
+239 volume_high_res water total_increasing 0
+243 volume_reverse water total_increasing 0
+266 heat_energy_high_res energy total_increasing 0
+267 cooling_energy_high_res energy total_increasing 0
+292 temp_water temperature measurement 1
+299 temp_ambient temperature measurement 1
+582 battery_days_left duration measurement 3
+1001 serial_number - - 6
+1002 clock - - 6
+1003 date - - 6
+1004 hour_counter duration total_increasing 2
+1005 software_edition - - 6
+1010 customer_number - - 6
+"""
 
-REGISTERS = (
-    (1, "energy_in", _E, _TI, 0),
-    (2, "energy_out", _E, _TI, 0),
-    (60, "heat_energy", _E, _TI, 0),
-    (61, "inlet_energy", _E, _TI, 0),
-    (62, "outlet_energy", _E, _TI, 0),
-    (63, "cooling_energy", _E, _TI, 0),
-    (68, "volume", _W, _TI, 0),
-    (69, "volume_v2", _W, _TI, 0),
-    (74, "flow", _F, _M, 0),
-    (75, "flow_v2", _F, _M, 0),
-    (80, "power", _P, _M, 0),
-    (86, "temp_forward", _T, _M, 0),
-    (87, "temp_return", _T, _M, 0),
-    (88, "temp_t3", _T, _M, 0),
-    (89, "temp_diff", _T, _M, 0),
-    (94, "heat_energy_e2", _E, _TI, 0),
-    (95, "tap_water_energy_e6", _E, _TI, 0),
-    (96, "tap_water_energy_e7", _E, _TI, 0),
-    (97, "volume_temp_forward_e8", None, _TI, 0),
-    (98, "target_date", None, None, DIAGNOSTIC | TEXT),
-    (99, "info", None, None, DIAGNOSTIC),
-    (110, "volume_temp_return_e9", None, _TI, 0),
-    (113, "info_event_counter", None, _TI, DIAGNOSTIC),
-    (123, "max_flow_date_year", None, None, TEXT),
-    (124, "max_flow_year", _F, _M, 0),
-    (127, "max_power_date_year", None, None, TEXT),
-    (128, "max_power_year", _P, _M, 0),
-    (138, "max_flow_date_month", None, None, TEXT),
-    (139, "max_flow_month", _F, _M, 0),
-    (140, "min_flow_date_month", None, None, TEXT),
-    (141, "min_flow_month", _F, _M, 0),
-    (142, "max_power_date_month", None, None, TEXT),
-    (143, "max_power_month", _P, _M, 0),
-    (146, "avg_temp_forward_year", _T, _M, 0),
-    (147, "avg_temp_return_year", _T, _M, 0),
-    (149, "avg_temp_forward_month", _T, _M, 0),
-    (150, "avg_temp_return_month", _T, _M, 0),
-    (239, "volume_high_res", _W, _TI, 0),
-    (243, "volume_reverse", _W, _TI, 0),
-    (266, "heat_energy_high_res", _E, _TI, 0),
-    (267, "cooling_energy_high_res", _E, _TI, 0),
-    # research/kmp.md §7: labels from one poster's Multical 21 capture.
-    (292, "temp_water", _T, _M, UNCERTAIN),
-    (299, "temp_ambient", _T, _M, UNCERTAIN),
-    # Named BatteryDaysLeft in a flowIQ 3200 data sheet as reported; one frame.
-    (582, "battery_days_left", "duration", _M, UNCERTAIN | DIAGNOSTIC),
-    (1001, "serial_number", None, None, DIAGNOSTIC | TEXT),
-    (1002, "clock", None, None, DIAGNOSTIC | TEXT),
-    (1003, "date", None, None, DIAGNOSTIC | TEXT),
-    (1004, "hour_counter", "duration", _TI, DIAGNOSTIC),
-    (1005, "software_edition", None, None, DIAGNOSTIC | TEXT),
-    (1010, "customer_number", None, None, DIAGNOSTIC | TEXT),
-)
+
+def _row(line):
+    rid, key, dclass, sclass, flags = line.split()
+    return (int(rid), key, None if dclass == "-" else dclass,
+            None if sclass == "-" else sclass, int(flags))
 
 
 def register_info(rid):
-    """The row of register `rid`, or a generic one for an id we do not know."""
-    for row in REGISTERS:
-        if row[0] == rid:
-            return row
-    return (rid, "register_%d" % rid, None, None, UNCERTAIN)
+    """(id, key, device_class, state_class, flags) of `rid`; a generic row when unknown."""
+    prefix = "%d " % rid
+    if _TABLE.startswith(prefix):
+        start = 0
+    else:
+        start = _TABLE.find("\n" + prefix) + 1
+        if start == 0:
+            return (rid, "register_%d" % rid, None, None, UNCERTAIN)
+    return _row(_TABLE[start:_TABLE.index("\n", start)])
+
+
+def all_registers():
+    """Every row of the table."""
+    return [_row(line) for line in _TABLE.split("\n") if line]
 
 
 def register_key(rid):
