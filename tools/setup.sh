@@ -19,8 +19,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.metereye-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ! -x .venv/bin/metereye ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e '.[dev]'
+    echo "installing metereye and its tools into .venv/ (log: .venv/setup.log)"
+    if ! { .venv/bin/python -m pip install --quiet --upgrade pip &&
+           .venv/bin/python -m pip install --quiet -e '.[dev]'; } >.venv/setup.log 2>&1; then
+        cat .venv/setup.log >&2; exit 1
+    fi
     touch "$stamp"
 fi
 
