@@ -30,18 +30,19 @@ class Reading:
         parts = []
         for key, value, _ in self.values:
             parts.append('"%s":%s' % (key, json_value(value) if numbers else json_string(value)))
-        return '{"meter":"%s","t":%s,"seq":%d,"values":{%s}}' % (
-            self.meter_id, "null" if self.t is None else int(self.t), self.seq, ",".join(parts))
+        tail = "" if numbers else ',"units":' + self.units_json()
+        return '{"meter":"%s","t":%s,"seq":%d,"values":{%s}%s}' % (
+            self.meter_id, "null" if self.t is None else int(self.t), self.seq, ",".join(parts), tail)
 
     def units_json(self):
         return "{%s}" % ",".join('"%s":%s' % (k, json_string(u) if u is not None else "null")
                                  for k, _, u in self.values)
 
 
-def from_json(obj, units=None):
+def from_json(obj):
     """A Reading from the dict `to_json(numbers=False)` wrote (after json.loads)."""
     values = []
-    units = units or {}
+    units = obj.get("units") or {}
     for key, value in obj["values"].items():
         values.append((key, value if isinstance(value, str) else str(value), units.get(key)))
     return Reading(obj["meter"], obj["t"], values, obj.get("seq", 0))

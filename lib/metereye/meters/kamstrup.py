@@ -144,3 +144,14 @@ class KmpModel:
     @property
     def register_ids(self):
         return [row[0] for row in self.registers]
+
+
+def key_classes(key):
+    """(device_class, state_class, flags) of a register key, None when unknown."""
+    marker = " " + key + " "
+    at = _TABLE.find(marker)
+    if at < 0:
+        return None
+    start = _TABLE.rfind("\n", 0, at) + 1
+    row = _row(_TABLE[start:_TABLE.index("\n", at)])
+    return row[2], row[3], row[4]

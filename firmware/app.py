@@ -1,0 +1,122 @@
+"""The reader application: wires the parts together and runs one asyncio task
+per concern (each meter, the MQTT supervisor, the watchdog). Parts do not
+import each other sideways; this module is where they meet (DESIGN)."""
+
+import gc
+import sys
+import time
+
+import asyncio
+import hw
+import log
+import settings
+from metereye.config import redacted
+
+VERSION = "0.1.0"
+WATCHDOG_MS = 60000
+BOOTS = "boots"
+
+
+def _count_boot():
+    try:
+        with open(BOOTS) as f:
+            n = int(f.read() or 0) + 1
+    except (OSError, ValueError):
+        n = 1
+    with open(BOOTS, "w") as f:
+        f.write(str(n))
+    return n
+
+
+class App:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.boot = _count_boot()
+        self.started_ms = time.ticks_ms()
+        self.reader_id = cfg["reader_id"] or "metereye-" + hw.unique_id()
+        self.address = None
+        self.readers = []
+        self.latest = {}            # meter_id -> (MeterReader, Reading): for discovery and the page
+        self.store = None
+        self.publisher = None
+        self.healthy = False
+
+    def uptime_s(self):
+        return time.ticks_diff(time.ticks_ms(), self.started_ms) // 1000
+
+    def clock(self):
+        """Unix seconds once the clock is set; seconds since boot before."""
+        return hw.unix_time() if hw.clock_set() else self.uptime_s()
+
+    # --- readings -----------------------------------------------------------
+    def on_reading(self, reader, reading):
+        if hw.clock_set():
+            reading.t = hw.unix_time()
+        else:
+            # Stamped when it is published, if the clock is known by then.
+            reading.up = self.uptime_s()
+            reading.boot = self.boot
+        kept = self.guard.check(reader, reading)
+        if not kept.values:
+            log.warn(reader.meter_id, "every counter went backwards: reading not published")
+            return
+        self.store.append(kept)
+        self.latest[reader.meter_id] = (reader, kept)
+        if self.publisher is not None:
+            self.publisher.wake()
+
+    # --- tasks --------------------------------------------------------------
+    async def watchdog(self):
+        wdt = hw.Watchdog(WATCHDOG_MS)
+        while True:
+            wdt.feed()
+            await asyncio.sleep_ms(5000)
+
+    async def run(self):
+        from reader import MeterReader
+        from store import Store
+        from guard_state import CounterGuardState
+        cfg = self.cfg
+        log.info("app", "metereye", VERSION, "reader", self.reader_id, "on", hw.PLATFORM)
+        log.info("app", "config", redacted(cfg))
+        asyncio.create_task(self.watchdog())
+        if cfg["wifi"]["ssid"] or hw.PLATFORM == "unix":
+            self.address = await hw.wifi_connect(cfg["wifi"], log)
+        if self.address and not hw.clock_set():
+            await hw.sync_clock(log)
+        self.store = Store(cfg["store"]["max_readings"])
+        self.guard = CounterGuardState()
+        if self.store.pending:
+            log.info("app", self.store.pending, "readings still queued from before")
+        for i, spec in enumerate(cfg["meters"]):
+            reader = MeterReader(spec, i, self.clock, self.on_reading)
+            self.readers.append(reader)
+            asyncio.create_task(reader.run())
+        if cfg["mqtt"]["host"]:
+            from mqtt import Publisher
+            self.publisher = Publisher(self)
+            asyncio.create_task(self.publisher.run())
+        gc.collect()
+        self.healthy = True
+        while True:
+            await asyncio.sleep_ms(10000)
+            if hw.PLATFORM != "unix" and not hw.clock_set() and self.address:
+                await hw.sync_clock(log)
+            gc.collect()
+
+
+def main():
+    if hw.button_held():
+        print("metereye: safe boot (button held): not starting; the REPL is yours")
+        return
+    cfg = settings.load()
+    if cfg is None:
+        print("metereye: no configuration (config.json); first-boot setup comes with the page")
+        return
+    try:
+        asyncio.run(App(cfg).run())
+    except KeyboardInterrupt:
+        print("metereye: stopped")
+    except Exception as e:          # a crash restarts rather than hangs
+        sys.print_exception(e)
+        hw.reset(repr(e))

@@ -1,0 +1,1 @@
+import gc; gc.collect()
