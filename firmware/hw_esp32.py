@@ -88,9 +88,23 @@ class Led:
         self.pin.value(1 if on else 0)
 
 
-def button_held(pin=0):
-    """BOOT held at start-up: the safe-boot escape."""
-    return machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
+def button_held(pin=0, window_ms=2000):
+    """BOOT pressed within 2 s of start-up (the LED blinks meanwhile): the safe-boot escape.
+
+    Held *through* reset it would enter the ROM bootloader instead, so the
+    window opens once MicroPython runs.
+    """
+    button = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
+    led = Led()
+    start = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), start) < window_ms:
+        led.set((time.ticks_diff(time.ticks_ms(), start) // 100) % 2)
+        if button.value() == 0:
+            led.set(True)
+            return True
+        time.sleep_ms(20)
+    led.set(False)
+    return False
 
 
 class Watchdog:

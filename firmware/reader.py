@@ -26,8 +26,9 @@ class MeterReader:
         self.protocol = spec["protocol"]
         self.serial = None
         self.meter_id = "%s_%d" % (spec["model"], index)
+        # The interval's floor was applied by the config validator.
         self.schedule = Schedule(spec["interval_s"], spec["budget"], parse_times(spec["times"]),
-                                 getattr(self.model, "min_interval_s", 0), bool(spec.get("wake")))
+                                 wake_fitted=bool(spec.get("wake")))
         self.uart = None
         self.wake = hw.open_wake(spec.get("wake"))
         self.errors = 0
