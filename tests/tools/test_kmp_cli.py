@@ -200,3 +200,12 @@ def test_pykmp_reads_the_same_values_from_the_simulator():
     for rid in ids:
         assert theirs[rid] == mine[rid], rid
     assert str(ours["meter"]["serial"]) in serial.stdout
+
+
+def test_echo_test_tells_a_working_head_from_a_dead_one():
+    with Sim("multical21", "--speed", "50") as sim:
+        ok, out, _ = metereye("echo-test", "--port", sim.port)
+    with Sim("multical21", "--speed", "50", "--no-echo") as sim:
+        dead, out2, _ = metereye("echo-test", "--port", sim.port, "--json")
+    assert ok == 0 and ": echo" in out and "magnet" in out
+    assert dead == 1 and json.loads(out2)["outcome"] == "none"

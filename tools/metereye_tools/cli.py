@@ -254,6 +254,27 @@ def cmd_scan(args):
     return status
 
 
+# --- echo-test ----------------------------------------------------------------
+
+def cmd_echo_test(args):
+    from metereye.echo import ECHO_OK, EchoTest
+    from metereye_tools.line import run_session
+    line = _open_line(args.port, args.baud, args.framing)
+    if line is None:
+        return EXIT_FAILED
+    try:
+        result = run_session(line, EchoTest(args.baud, args.framing))
+    finally:
+        line.close()
+    if args.json:
+        _print_json({"outcome": result.outcome, "received_hex": result.received.hex(" "),
+                     "advice": result.advice})
+    else:
+        print("echo test on %s at %d %s: %s" % (args.port, args.baud, args.framing, result.outcome))
+        print(result.advice)
+    return EXIT_OK if result.outcome == ECHO_OK else EXIT_FAILED
+
+
 # --- simulate -----------------------------------------------------------------
 
 def cmd_simulate(args):
@@ -300,33 +321,13 @@ def _load_iec_simulator():
         pass
 
 
-# --- the demo (the README's main job until the firmware runs it) -------------
+# --- the demo: the README's main job ----------------------------------------
 
 def cmd_demo(args):
-    """A simulated Multical 21 on a pty and the PC reader reading it."""
-    import threading
-    from metereye_tools import simulator
-    from metereye_tools.line import run_session
-    meter = simulator.make_meter("multical21", simulator.Faults(), speed=args.speed)
-    sim = simulator.Simulation(meter)
-    path = sim.open_pty()
-    threading.Thread(target=sim.run, daemon=True).start()
-    print("simulated Multical 21 on %s; reading it every %d s (Ctrl-C stops)" % (path, args.interval))
-    model = meters.details("multical21")
-    end = time.monotonic() + float(os.environ.get("METEREYE_RUN_SECONDS") or "inf")
-    try:
-        while time.monotonic() < end:
-            line = _open_line(path, kmp.LINE_BAUD, kmp.LINE_FRAMING)
-            result = run_session(line, kmp.KmpSession(model.register_ids, want_serial=False))
-            line.close()
-            stamp = time.strftime("%H:%M:%S")
-            vol, flow = result.registers.get(68), result.registers.get(74)
-            print("%s  %s  volume %s m³  flow %s l/h  (%d requests, %d bytes)" % (
-                stamp, result.outcome, vol.value if vol else "-", flow.value if flow else "-",
-                result.requests, result.bytes_sent + result.bytes_received), flush=True)
-            time.sleep(min(args.interval, max(0.0, end - time.monotonic())))
-    except KeyboardInterrupt:
-        pass
+    """A simulated Multical 21, the firmware on unix MicroPython reading it, a broker."""
+    from metereye_tools import demo
+    seconds = float(os.environ.get("METEREYE_RUN_SECONDS") or 0) or None
+    demo.run(seconds=seconds, speed=args.speed)
     return EXIT_OK
 
 
@@ -360,6 +361,13 @@ def build_parser():
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_scan)
 
+    t = sub.add_parser("echo-test", help="check the head hears its own light (LED, receiver, wiring)")
+    t.add_argument("--port", required=True)
+    t.add_argument("--baud", type=int, default=1200)
+    t.add_argument("--framing", default="8N2", choices=("8N1", "8N2", "7E1", "7E2"))
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_echo_test)
+
     m = sub.add_parser("simulate", help="play a meter on a pty or TCP port")
     m.add_argument("meter", nargs="?")
     m.add_argument("--list", action="store_true", help="list the meters: NAME PROTOCOL DESCRIPTION")
@@ -382,9 +390,8 @@ def build_parser():
     m.add_argument("--no-speed-check", action="store_true", help="do not check the pty's speed")
     m.set_defaults(func=cmd_simulate)
 
-    e = sub.add_parser("demo", help="a simulated Multical 21 read by the PC reader")
-    e.add_argument("--interval", type=float, default=5.0)
-    e.add_argument("--speed", type=float, default=60.0)
+    e = sub.add_parser("demo", help="the firmware on unix MicroPython reading a simulated meter")
+    e.add_argument("--speed", type=float, default=60.0, help="the simulated meter's clock speed")
     e.set_defaults(func=cmd_demo)
     return p
 
