@@ -89,3 +89,10 @@ def describe(err):
     if err.args:
         return name + ": " + " ".join(str(a) for a in err.args)
     return name
+
+
+class DataSetError(FrameError):
+    """Text in a data block that is not a data set: a value without an id's
+    parentheses, a group broken by a line end, a stray ')'. The block goes on."""
+
+    token = "data_set"

@@ -15,6 +15,13 @@ MODELS = (
     ("multical403", "kmp", "kamstrup_heat", "Kamstrup Multical 403 heat meter"),
     ("multical602", "kmp", "kamstrup_heat", "Kamstrup Multical 602 heat meter"),
     ("multical603", "kmp", "kamstrup_heat", "Kamstrup Multical 603 heat meter"),
+    ("ultraheat-uh50", "iec-b", "iec_profiles", "Landis+Gyr Ultraheat UH50 heat meter"),
+    ("ultraheat-t550", "iec-b", "iec_profiles", "Landis+Gyr Ultraheat T550 heat meter"),
+    ("multical66c", "iec-a", "iec_profiles", "Kamstrup Multical 66C heat meter"),
+    ("iec-electricity", "iec-c", "iec_profiles", "IEC 62056-21 mode C electricity meter"),
+    ("iec-push", "iec-d", "iec_profiles", "IEC 62056-21 mode D pushing meter"),
+    ("dsmr-p1", "iec-d", "iec_profiles", "DSMR 4/5 P1 smart meter"),
+    ("dsmr3-p1", "iec-d", "iec_profiles", "DSMR 2.2/3 P1 smart meter"),
 )
 
 
