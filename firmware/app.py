@@ -9,8 +9,6 @@ import time
 import asyncio
 import hw
 import log
-import settings
-from metereye.config import redacted
 
 VERSION = "0.1.0"
 WATCHDOG_MS = 60000
@@ -40,6 +38,7 @@ class App:
         self.store = None
         self.publisher = None
         self.healthy = False
+        self.heap_peak = 0
 
     def uptime_s(self):
         return time.ticks_diff(time.ticks_ms(), self.started_ms) // 1000
@@ -65,6 +64,10 @@ class App:
         if self.publisher is not None:
             self.publisher.wake()
 
+    def on_session(self, reader):
+        if self.publisher is not None:
+            self.publisher.wake(diagnostics=True)
+
     # --- tasks --------------------------------------------------------------
     async def watchdog(self):
         wdt = hw.Watchdog(WATCHDOG_MS)
@@ -78,7 +81,8 @@ class App:
         from guard_state import CounterGuardState
         cfg = self.cfg
         log.info("app", "metereye", VERSION, "reader", self.reader_id, "on", hw.PLATFORM)
-        log.info("app", "config", redacted(cfg))
+        log.info("app", "meters", ", ".join(m["model"] for m in cfg["meters"]),
+                 "broker", cfg["mqtt"]["host"] or "(none)")
         asyncio.create_task(self.watchdog())
         if cfg["wifi"]["ssid"] or hw.PLATFORM == "unix":
             self.address = await hw.wifi_connect(cfg["wifi"], log)
@@ -89,7 +93,7 @@ class App:
         if self.store.pending:
             log.info("app", self.store.pending, "readings still queued from before")
         for i, spec in enumerate(cfg["meters"]):
-            reader = MeterReader(spec, i, self.clock, self.on_reading)
+            reader = MeterReader(spec, i, self.clock, self.on_reading, self.on_session)
             self.readers.append(reader)
             asyncio.create_task(reader.run())
         if cfg["mqtt"]["host"]:
@@ -98,18 +102,39 @@ class App:
             asyncio.create_task(self.publisher.run())
         gc.collect()
         self.healthy = True
+        ticks = 0
         while True:
-            await asyncio.sleep_ms(10000)
-            if hw.PLATFORM != "unix" and not hw.clock_set() and self.address:
-                await hw.sync_clock(log)
-            gc.collect()
+            await asyncio.sleep_ms(1000)
+            ticks += 1
+            self.heap_peak = max(self.heap_peak, gc.mem_alloc())
+            if ticks % 60 == 0:
+                if hw.PLATFORM != "unix" and not hw.clock_set() and self.address:
+                    await hw.sync_clock(log)
+                gc.collect()
+                log.info("app", "heap", gc.mem_alloc(), "free", gc.mem_free(), "peak", self.heap_peak)
+
+
+def _forget(*names):
+    """Drop modules needed only at boot, so their code leaves the heap (R13)."""
+    for name in names:
+        sys.modules.pop(name, None)
+        parent, _, child = name.rpartition(".")
+        if parent in sys.modules:      # the package holds its submodules as attributes
+            try:
+                delattr(sys.modules[parent], child)
+            except AttributeError:
+                pass
+    gc.collect()
 
 
 def main():
     if hw.button_held():
         print("metereye: safe boot (button held): not starting; the REPL is yours")
         return
+    import settings
     cfg = settings.load()
+    del settings
+    _forget("settings", "metereye.config")
     if cfg is None:
         print("metereye: no configuration (config.json); first-boot setup comes with the page")
         return

@@ -16,6 +16,30 @@ import log
 from metereye import ha
 
 SOCKET_TIMEOUT_S = 1
+CONNECT_TIMEOUT_S = 3
+
+
+class _TimedSockets:
+    """The `socket` module as umqtt.simple sees it: each socket it makes has a
+    timeout before connect() (it sets none, so a broker that accepts TCP but
+    never answers would hang it), and the broker's address is looked up once
+    (getaddrinfo blocks every task)."""
+
+    def __init__(self):
+        import socket
+        self._socket = socket
+        self._addresses = {}
+
+    def socket(self, *args):
+        s = self._socket.socket(*args)
+        s.settimeout(CONNECT_TIMEOUT_S)
+        return s
+
+    def getaddrinfo(self, host, port, *args):
+        key = (host, port)
+        if key not in self._addresses:
+            self._addresses[key] = self._socket.getaddrinfo(host, port, *args)
+        return self._addresses[key]
 DIAG_EVERY_MS = 60000
 BACKOFF_FIRST_MS = 1000
 BACKOFF_CAP_MS = 300000
@@ -39,15 +63,23 @@ class Publisher:
         self._event = asyncio.Event()
         self._last_diag = None
 
-    def wake(self):
+    def wake(self, diagnostics=False):
+        """Something to send: a reading queued, or (diagnostics) a meter's state changed."""
+        if diagnostics:
+            self._diag_due = True
         self._event.set()
+
+    _diag_due = False
 
     # --- connection ---------------------------------------------------------
     def _timeouts(self):
         self.client.sock.settimeout(SOCKET_TIMEOUT_S)
 
     def _connect(self):
-        from umqtt.simple import MQTTClient
+        import umqtt.simple
+        if not isinstance(umqtt.simple.socket, _TimedSockets):
+            umqtt.simple.socket = _TimedSockets()
+        MQTTClient = umqtt.simple.MQTTClient
         m = self.cfg
         params = {}
         if m["tls"]:
@@ -160,7 +192,9 @@ class Publisher:
                             self._announce(reader, reading)
                     self._drain_queue()
                     now = time.ticks_ms()
-                    if self._last_diag is None or time.ticks_diff(now, self._last_diag) > DIAG_EVERY_MS:
+                    if (self._diag_due or self._last_diag is None
+                            or time.ticks_diff(now, self._last_diag) > DIAG_EVERY_MS):
+                        self._diag_due = False
                         self._diagnostics()
                         self._last_diag = now
                     self._event.clear()

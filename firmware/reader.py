@@ -17,11 +17,12 @@ from metereye.schedule import OVER_BUDGET, Schedule, parse_times
 class MeterReader:
     """Reads one configured meter on its own schedule."""
 
-    def __init__(self, spec, index, clock, on_reading):
+    def __init__(self, spec, index, clock, on_reading, on_session=None):
         self.spec = spec
         self.index = index
         self.clock = clock              # the app's clock: unix_time() or uptime
         self.on_reading = on_reading    # callback(MeterReader, Reading)
+        self.on_session = on_session    # callback(MeterReader) after every session
         self.model = meters.details(spec["model"])
         self.protocol = spec["protocol"]
         self.serial = None
@@ -120,6 +121,8 @@ class MeterReader:
             outcome, values = await self._read_iec(uart, keep)
         self.last_raw = bytes(raw)
         state = self.schedule.finished(outcome, self.clock(), woken)
+        if self.on_session is not None:
+            self.on_session(self)
         if outcome != "ok":
             self.errors += 1
             log.warn(self.meter_id, "session:", state)

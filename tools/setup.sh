@@ -26,6 +26,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ! -x .venv/bin/mete
     fi
     touch "$stamp"
 fi
+.venv/bin/python -m metereye_tools.deps   # umqtt.simple and microdot into build/deps/ (skips what is there)
 
 if [ "$want_test" = 1 ]; then
     missing=()

@@ -1,0 +1,142 @@
+"""The reader firmware end to end on a PC: unix MicroPython + `metereye simulate`
+over a real pty + a real Mosquitto, checked from a real MQTT subscriber."""
+
+import json
+import time
+from decimal import Decimal
+
+import pytest
+
+from fwhelp import Rig, need_mosquitto
+
+WRITING_KMP = {0x09, 0x11, 0x9C}
+
+# What a real Home Assistant 2025.4 accepted (research/homeassistant.md).
+HA_ACCEPTS = {
+    "water": {"m³"},
+    "energy": {"kWh", "MWh", "GJ", "Wh"},
+    "volume_flow_rate": {"m³/h", "L/min"},
+    "temperature": {"°C", "K"},
+    "power": {"W", "kW"},
+    "duration": {"h", "d", "min", "s"},
+    "signal_strength": {"dBm"},
+}
+
+
+@pytest.fixture
+def rig(request):
+    need_mosquitto()
+    made = []
+
+    def make(**kw):
+        r = Rig(**kw)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+            print(r.console()[-4000:])
+        r.close()
+
+
+def _seqs(states):
+    return [s["seq"] for s in states]
+
+
+def test_discovery_and_state_are_what_home_assistant_accepts(rig):
+    r = rig()
+    r.start_firmware()
+    rec = r.recorder
+    rec.wait_for(lambda x: len(x.states()) >= 1 and x.where("_volume/config"), what="a reading")
+    configs = {t: json.loads(p) for t, p in rec.where("/config")}
+    volume = next(c for t, c in configs.items() if t.endswith("_volume/config"))
+    assert volume["device_class"] == "water" and volume["unit_of_measurement"] == "m³"
+    assert volume["state_class"] == "total_increasing"
+    flow = next(c for t, c in configs.items() if t.endswith("_flow/config"))
+    assert flow["device_class"] == "volume_flow_rate" and flow["unit_of_measurement"] == "m³/h"
+    for topic, c in configs.items():
+        dc = c.get("device_class")
+        if dc in HA_ACCEPTS:
+            assert c.get("unit_of_measurement") in HA_ACCEPTS[dc], (topic, c)
+        if dc == "temperature":
+            assert c["state_class"] == "measurement", topic
+        assert c["availability_topic"].endswith("/status")
+        assert c["unique_id"] and "75749993" in c["unique_id"] or "test-reader" in c["unique_id"]
+    device = volume["device"]
+    assert device["manufacturer"] == "Kamstrup" and "Multical 21" in device["model"]
+    assert str(device["serial_number"]) == "75749993"
+    assert any(c.get("entity_category") == "diagnostic" for c in configs.values())
+    status = rec.where("test-reader/status")
+    assert status and status[-1][1] == "online"
+    state = rec.states()[0]
+    assert Decimal(str(state["volume"])) > 800
+    # l/h on the meter, m³/h for Home Assistant: an exact shift, not a float
+    raw = rec.where("/state")[0][1]
+    assert '"flow":0.' in raw or '"flow":0,' in raw or '"flow":0}' in raw
+
+
+def test_readings_survive_a_broker_outage_in_order_none_twice(rig):
+    r = rig()
+    r.start_firmware()
+    rec = r.recorder
+    rec.wait_for(lambda x: len(x.states()) >= 2, what="two readings")
+    r.broker.stop()
+    time.sleep(12)                       # the meter is read ~4 times meanwhile
+    r.broker.start()
+    rec.wait_for(lambda x: len(x.states()) >= 8, timeout=60, what="readings after the outage")
+    seqs = _seqs(rec.states())
+    assert seqs == sorted(seqs), seqs
+    assert len(seqs) == len(set(seqs)), seqs
+    assert seqs == list(range(seqs[0], seqs[-1] + 1)), "a reading went missing: %s" % seqs
+    volumes = [Decimal(str(s["volume"])) for s in rec.states()]
+    assert volumes == sorted(volumes)
+    assert "connection lost" in r.console() or "cannot connect" in r.console()
+
+
+def test_readings_queued_at_a_restart_are_sent_after_it(rig):
+    r = rig()
+    r.broker.stop()
+    r.start_firmware()
+    time.sleep(8)
+    r.stop_firmware()                    # readings still on "flash"
+    queued = open(r.flash + "/queue.jsonl").read().count("\n")
+    assert queued >= 2
+    r.broker.start()
+    r.start_firmware()
+    r.recorder.wait_for(lambda x: len(x.states()) >= queued + 1, timeout=40, what="the queued readings")
+    seqs = _seqs(r.recorder.states())
+    assert seqs[:queued] == list(range(1, queued + 1)), seqs
+    assert len(seqs) == len(set(seqs))
+    assert "still queued from before" in r.console()
+
+
+def test_a_lockout_is_reported_and_never_turned_into_values(rig):
+    # The simulated meter answers 4 requests (2 sessions), then goes silent for good.
+    r = rig(sim_args=("--lockout", "4/86400"), wake=False)
+    r.start_firmware()
+    rec = r.recorder
+    rec.wait_for(lambda x: any(json.loads(p)["state"] == "lockout" for _, p in x.where("/diag")
+                               if '"state"' in p), timeout=60, what="the lockout state")
+    states = rec.states()
+    assert 1 <= len(states) <= 2
+    for s in states:
+        assert Decimal(str(s["volume"])) > 800      # never a 0 or null for a counter
+    time.sleep(5)
+    assert len(rec.states()) == len(states)        # nothing invented while it is silent
+
+
+def test_the_wake_output_wakes_a_sleeping_meter(rig):
+    r = rig(sim_args=("--need-magnet",))
+    r.start_firmware()
+    r.recorder.wait_for(lambda x: len(x.states()) >= 2, timeout=40, what="readings from a woken meter")
+    events = [json.loads(line) for line in open(r.log) if "magnet applied" in line]
+    assert events, "the firmware never applied the magnet"
+
+
+def test_no_writing_command_ever_reaches_the_meter(rig):
+    r = rig()
+    r.start_firmware()
+    r.recorder.wait_for(lambda x: len(x.states()) >= 3, what="three readings")
+    cids = {c["cid"] for c in r.commands() if "cid" in c}
+    assert cids and not cids & WRITING_KMP, cids

@@ -1,0 +1,90 @@
+"""The main job on a PC: a simulated Multical 21, the reader firmware on the
+unix MicroPython port reading it over a pty, a local MQTT broker, and each
+reading printed as it is published. Ctrl-C stops it all."""
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+
+from metereye_tools import simulator
+from metereye_tools.broker import start_broker
+from metereye_tools.unixport import Firmware
+
+
+def demo_config(pty, magnet, broker):
+    return {
+        "reader_id": "metereye-demo",
+        "mqtt": {"host": broker.host, "port": broker.port},
+        "test_intervals": True,      # a simulated meter has no battery to spare
+        "meters": [{"model": "multical21", "port": pty, "interval_s": 10, "budget": 1440,
+                    "wake": {"file": magnet, "pulse_ms": 100}}],
+    }
+
+
+def run(seconds=None, speed=60.0, out=print):
+    flash = tempfile.mkdtemp(prefix="metereye-flash-")
+    magnet = os.path.join(flash, "magnet")
+    broker = start_broker()
+    meter = simulator.make_meter("multical21", simulator.Faults(need_magnet=True), speed=speed)
+    sim = simulator.Simulation(meter, magnet_file=magnet)
+    pty = sim.open_pty()
+    threading.Thread(target=sim.run, daemon=True).start()
+    fw = Firmware(flash)
+    fw.write_config(demo_config(pty, magnet, broker))
+    fw.start()
+    out("metereye demo")
+    out("  simulated Multical 21 on %s (needs its magnet: the firmware's wake output applies it)" % pty)
+    out("  reader firmware on unix MicroPython, flash folder %s, console %s" % (flash, fw.log_path))
+    out("  MQTT broker (%s) on %s:%d; watch with:" % (broker.kind, broker.host, broker.port))
+    out("    mosquitto_sub -h %s -p %d -v -t 'metereye/#' -t 'homeassistant/#'" % (broker.host, broker.port))
+    out("  readings (metereye/metereye-demo/<meter>/state), Ctrl-C stops:")
+    stop = threading.Event()
+    if seconds:
+        threading.Timer(seconds, stop.set).start()
+    try:
+        _follow(broker, out, stop, fw)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fw.stop()
+        broker.stop()
+        shutil.rmtree(flash, ignore_errors=True)
+
+
+def _follow(broker, out, stop, fw):
+    import paho.mqtt.client as mqtt
+
+    def on_message(client, userdata, msg):
+        if not msg.topic.endswith("/state"):
+            return
+        try:
+            state = json.loads(msg.payload)
+        except ValueError:
+            return
+        meter = msg.topic.split("/")[-2]
+        stamp = time.strftime("%H:%M:%S", time.localtime(state.get("t") or time.time()))
+        out("%s  %s  volume %s m³  flow %s m³/h  (seq %s)" % (
+            stamp, meter, state.get("volume"), state.get("flow"), state.get("seq")))
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="metereye-demo-watch")
+    client.on_message = on_message
+    client.connect(broker.host, broker.port)
+    client.subscribe("metereye/+/+/state")
+    client.loop_start()
+    try:
+        while not stop.wait(0.5):
+            if fw.proc.poll() is not None:
+                out("the firmware stopped (exit %s); its console:\n%s" % (fw.proc.returncode, fw.console()[-2000:]))
+                break
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    run()
