@@ -106,12 +106,14 @@ class App:
         while True:
             await asyncio.sleep_ms(1000)
             ticks += 1
-            self.heap_peak = max(self.heap_peak, gc.mem_alloc())
-            if ticks % 60 == 0:
+            if ticks % 10 == 0:
+                # A quiet point: collect, and keep the largest live heap seen.
+                gc.collect()
+                self.heap_peak = max(self.heap_peak, gc.mem_alloc())
+            if ticks % 300 == 0:
                 if hw.PLATFORM != "unix" and not hw.clock_set() and self.address:
                     await hw.sync_clock(log)
-                gc.collect()
-                log.info("app", "heap", gc.mem_alloc(), "free", gc.mem_free(), "peak", self.heap_peak)
+                log.info("app", "heap", gc.mem_alloc(), "free", gc.mem_free(), "live peak", self.heap_peak)
 
 
 def _forget(*names):
@@ -138,10 +140,12 @@ def main():
     if cfg is None:
         print("metereye: no configuration (config.json); first-boot setup comes with the page")
         return
+    app = App(cfg)
     try:
-        asyncio.run(App(cfg).run())
+        asyncio.run(app.run())
     except KeyboardInterrupt:
-        print("metereye: stopped")
+        gc.collect()
+        print("metereye: stopped; heap peak", app.heap_peak, "live now", gc.mem_alloc())
     except Exception as e:          # a crash restarts rather than hangs
         sys.print_exception(e)
         hw.reset(repr(e))

@@ -170,9 +170,15 @@ def wifi_connected():
     return True
 
 
+# METEREYE_CLOCK_AFTER_S=N plays a board whose NTP answers only N seconds
+# after boot (the stand-in for a WiFi that comes late). Stand-in only.
+_CLOCK_AFTER_MS = int(float(os.getenv("METEREYE_CLOCK_AFTER_S") or 0) * 1000)
+_BOOT_MS = time.ticks_ms()
+
+
 def clock_set():
-    """The PC's clock is right from the start."""
-    return True
+    """The PC's clock is right from the start (unless told to play a late NTP)."""
+    return time.ticks_diff(time.ticks_ms(), _BOOT_MS) >= _CLOCK_AFTER_MS
 
 
 async def sync_clock(log):

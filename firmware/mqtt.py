@@ -43,6 +43,9 @@ class _TimedSockets:
 DIAG_EVERY_MS = 60000
 BACKOFF_FIRST_MS = 1000
 BACKOFF_CAP_MS = 300000
+# A reading taken before the clock was known waits this long (uptime) for NTP
+# so it can be stamped; after that it goes out with "t": null.
+CLOCK_WAIT_S = 600
 
 
 class Publisher:
@@ -139,9 +142,12 @@ class Publisher:
             if reading is None:
                 return
             extra = getattr(reading, "extra", {})
-            if reading.t is None and extra.get("boot") == self.app.boot and hw.clock_set():
-                # Read before the clock was known, in this boot: stamp it now.
-                reading.t = hw.unix_time() - (self.app.uptime_s() - extra.get("up", 0))
+            if reading.t is None and extra.get("boot") == self.app.boot:
+                if hw.clock_set():
+                    # Read before the clock was known, in this boot: stamp it now.
+                    reading.t = hw.unix_time() - (self.app.uptime_s() - extra.get("up", 0))
+                elif self.app.uptime_s() < CLOCK_WAIT_S:
+                    return          # keep it (and all after it, in order) until NTP answers
             latest = self.app.latest.get(reading.meter_id)
             reader = latest[0] if latest else self._reader_for(reading.meter_id)
             if reader is not None and reader.meter_id not in self._announced:

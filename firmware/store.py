@@ -90,7 +90,12 @@ class Store:
         """Queue a reading on flash; returns its seq."""
         reading.seq = self.next_seq
         self.next_seq += 1
-        line = reading.to_json(numbers=False) + "\n"
+        line = reading.to_json(numbers=False)
+        if reading.t is None:
+            # No clock yet: keep when it was read (uptime) and in which boot, so it
+            # can be stamped once NTP answers (mqtt.py).
+            line = line[:-1] + ',"up":%d,"boot":%d}' % (getattr(reading, "up", 0), getattr(reading, "boot", 0))
+        line += "\n"
         with open(self.queue, "a") as f:
             f.write(line)
         self.pending += 1

@@ -140,3 +140,37 @@ def test_no_writing_command_ever_reaches_the_meter(rig):
     r.recorder.wait_for(lambda x: len(x.states()) >= 3, what="three readings")
     cids = {c["cid"] for c in r.commands() if "cid" in c}
     assert cids and not cids & WRITING_KMP, cids
+
+
+def test_readings_taken_before_the_clock_is_known_are_stamped_once_it_is(rig):
+    r = rig(interval_s=2)
+    start = time.time()
+    r.start_firmware(env={"METEREYE_CLOCK_AFTER_S": "7"})
+    r.recorder.wait_for(lambda x: len(x.states()) >= 1, timeout=40, what="a first reading")
+    first_arrived = time.time()
+    r.recorder.wait_for(lambda x: len(x.states()) >= 5, timeout=40, what="five readings")
+    states = r.recorder.states()
+    stamps = [s["t"] for s in states]
+    assert all(isinstance(t, int) for t in stamps), stamps
+    assert stamps == sorted(stamps)
+    # The first readings were taken in the first seconds, before the clock was
+    # known, and carry that time, not the time they were published.
+    assert stamps[0] - start < 4, (stamps[0] - start)
+    assert first_arrived - start > 6, "published before the clock was known"
+
+
+def test_two_meters_on_one_reader_each_on_its_own_schedule(rig):
+    from simhelp import Sim
+    with Sim("multical403", "--speed", "60") as heat:
+        r = rig(interval_s=2, extra_config=None)
+        r.config["meters"].append({"model": "multical403", "port": heat.port, "interval_s": 5, "budget": 1440})
+        r.start_firmware()
+        r.recorder.wait_for(lambda x: {s["t"] and t.split("/")[2] for t, s in
+                                       ((t, json.loads(p)) for t, p in x.where("/state"))} >= {
+            "multical21_75749993", "multical403_19088743"}, timeout=40, what="both meters")
+        time.sleep(6)
+    by_meter = {}
+    for topic, payload in r.recorder.where("/state"):
+        by_meter.setdefault(topic.split("/")[2], []).append(json.loads(payload))
+    assert "heat_energy" in by_meter["multical403_19088743"][0]
+    assert len(by_meter["multical21_75749993"]) > len(by_meter["multical403_19088743"])

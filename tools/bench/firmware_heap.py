@@ -84,7 +84,7 @@ def run_day(heap, scale=SCALE, seconds=DAY_S):
     rec.close()
     broker.close()
     console = fw.console()
-    peaks = [int(p) for p in re.findall(r"peak (\d+)", console)]
+    peaks = [int(p) for p in re.findall(r"heap peak (\d+)", console)]
     if "MemoryError" in console:
         ran = False
     return ran, readings, first, max(peaks) if peaks else None, console[-600:]
@@ -121,18 +121,18 @@ def main():
           "\nno reading published within 10 s")
 
     print("\nA simulated day of a Multical 21 at its default schedule (hourly), clock x%d:" % SCALE)
-    sizes = [160, 128, 112, 96, 88, 80, 72, 64] if not quick else [128, 96, 80]
+    sizes = [192, 160, 144, 136, 128, 120, 112, 104, 96] if not quick else [160, 136]
     smallest = None
     for kb in sizes:
         ran, n, first, peak, tail = run_day("%dK" % kb)
-        print("  -X heapsize=%dK: %s, %d readings published, peak heap %s B" % (
+        print("  -X heapsize=%dK: %s, %d readings published, live heap peak %s B" % (
             kb, "ran" if ran and n >= 20 else "FAILED", n, peak))
         if ran and n >= 20:
             smallest = (kb, peak)
         else:
             break
     if smallest:
-        print("Smallest heap that ran the day: %dK (peak heap in use %s B)" % smallest)
+        print("Smallest heap that ran the day: %dK (largest live heap after a collection: %s B)" % smallest)
 
     print("\nOptical sessions per day under the default schedule:")
     for name, protocol, interval, budget, n in sessions_per_day():

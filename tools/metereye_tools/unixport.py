@@ -3,6 +3,7 @@ flash, `metereye simulate` plays the meter, a local broker plays the network."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -25,8 +26,9 @@ def build_device_mpy(out=None):
 class Firmware:
     """One run of the firmware in `flash` (a folder), as a child process."""
 
-    def __init__(self, flash, heap=None, mpy=False, log_path=None):
+    def __init__(self, flash, heap=None, mpy=False, log_path=None, env=None):
         self.flash = flash
+        self.env = env or {}
         self.heap = heap
         self.mpy = mpy
         self.log_path = log_path or os.path.join(flash, "console.log")
@@ -52,7 +54,7 @@ class Firmware:
 
     def start(self):
         cmd, path = self.command()
-        env = dict(os.environ, MICROPYPATH=path)
+        env = dict(os.environ, MICROPYPATH=path, **self.env)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, cwd=self.flash, env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT)
@@ -60,12 +62,17 @@ class Firmware:
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            # Ctrl-C first: the firmware stops cleanly and prints its heap peak.
+            self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(5)
+                self.proc.wait(3)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                self.proc.terminate()
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
         if self.proc is not None:
             self._log.close()
         self.proc = None
