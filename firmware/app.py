@@ -39,6 +39,10 @@ class App:
         self.publisher = None
         self.healthy = False
         self.heap_peak = 0
+        self.history = None         # recent readings for the page's chart and /api/history
+        self.web = None
+        self._stop = asyncio.Event()
+        self.restart_wanted = False
 
     def uptime_s(self):
         return time.ticks_diff(time.ticks_ms(), self.started_ms) // 1000
@@ -60,6 +64,8 @@ class App:
             log.warn(reader.meter_id, "every counter went backwards: reading not published")
             return
         self.store.append(kept)
+        if self.history is not None:
+            self.history.add(kept)
         self.latest[reader.meter_id] = (reader, kept)
         if self.publisher is not None:
             self.publisher.wake()
@@ -67,6 +73,20 @@ class App:
     def on_session(self, reader):
         if self.publisher is not None:
             self.publisher.wake(diagnostics=True)
+
+    def restart(self):
+        """Apply a new configuration without a reflash or a reboot: stop every
+        task, close the lines, and let main() build the app again from config.json."""
+        self.restart_wanted = True
+        self._stop.set()
+
+    def close(self):
+        for r in self.readers:
+            r.close()
+        if self.publisher is not None:
+            self.publisher.close()
+        if self.web is not None:
+            self.web.shutdown()
 
     # --- tasks --------------------------------------------------------------
     async def watchdog(self):
@@ -100,10 +120,13 @@ class App:
             from mqtt import Publisher
             self.publisher = Publisher(self)
             asyncio.create_task(self.publisher.run())
+        if cfg["web"]["enabled"]:
+            from web import start_web      # the page, the JSON API, the settings form
+            self.web = start_web(self)
         gc.collect()
         self.healthy = True
         ticks = 0
-        while True:
+        while not self._stop.is_set():
             await asyncio.sleep_ms(1000)
             ticks += 1
             if ticks % 10 == 0:
@@ -133,19 +156,32 @@ def main():
     if hw.button_held():
         print("metereye: safe boot (button held): not starting; the REPL is yours")
         return
-    import settings
-    cfg = settings.load()
-    del settings
-    _forget("settings", "metereye.config")
-    if cfg is None:
-        print("metereye: no configuration (config.json); first-boot setup comes with the page")
-        return
-    app = App(cfg)
-    try:
-        asyncio.run(app.run())
-    except KeyboardInterrupt:
+    while True:
+        import settings
+        cfg = settings.load()
+        del settings
+        _forget("settings", "metereye.config")
+        if cfg is None:
+            try:
+                import portal              # first boot: the reader's own access point
+            except ImportError:
+                print("metereye: no configuration (config.json)")
+                return
+            portal.run()
+            continue
+        app = App(cfg)
+        try:
+            asyncio.run(app.run())
+        except KeyboardInterrupt:
+            gc.collect()
+            print("metereye: stopped; heap peak", app.heap_peak, "live now", gc.mem_alloc())
+            return
+        except Exception as e:          # a crash restarts rather than hangs
+            sys.print_exception(e)
+            hw.reset(repr(e))
+        app.close()
+        if not app.restart_wanted:
+            return
+        log.info("app", "configuration changed: starting again")
+        asyncio.new_event_loop()
         gc.collect()
-        print("metereye: stopped; heap peak", app.heap_peak, "live now", gc.mem_alloc())
-    except Exception as e:          # a crash restarts rather than hangs
-        sys.print_exception(e)
-        hw.reset(repr(e))

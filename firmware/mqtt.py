@@ -102,6 +102,15 @@ class Publisher:
         self.connected = True
         log.info("mqtt", "connected to", m["host"], m["port"])
 
+    def close(self):
+        """Leave cleanly (a restart to apply settings): no last will, just gone."""
+        if self.client is not None:
+            try:
+                self.client.disconnect()
+            except Exception:
+                pass
+        self._drop()
+
     def _drop(self):
         self.connected = False
         if self.client is not None:

@@ -39,6 +39,7 @@ class MeterReader:
         self.sessions = 0
         self._now_request = False
         self._event = asyncio.Event()
+        self.echo_result = None
 
     # --- what the page and MQTT show ----------------------------------------
     def status(self):
@@ -95,6 +96,14 @@ class MeterReader:
                 await asyncio.wait_for_ms(self._event.wait(), 1000)
             except asyncio.TimeoutError:
                 pass
+
+    async def echo_test(self):
+        """The head's self-test on this meter's line (the page's button): an EchoResult."""
+        from metereye.echo import EchoTest
+        uart = self._open()
+        baud, framing = (1200, "8N2") if self.protocol == "kmp" else (300, "7E1")
+        self.echo_result = await link.run_session(uart, EchoTest(baud, framing))
+        return self.echo_result
 
     def _open(self):
         if self.uart is None:

@@ -34,7 +34,7 @@ def defaults():
                  "topic_prefix": "metereye", "discovery_prefix": "homeassistant"},
         "meters": [],
         "store": {"max_readings": 2000},
-        "web": {"password": ""},
+        "web": {"password": "", "enabled": False, "port": 80},
         "allow_write": False,
         "test_intervals": False,
     }
@@ -150,6 +150,8 @@ def validate(given):
                      for i, m in enumerate(cfg["meters"])]
     _int(cfg["store"]["max_readings"], "store.max_readings", 10, 20000)
     _text(cfg["web"]["password"], "web.password", 64)
+    _need(isinstance(cfg["web"]["enabled"], bool), "web.enabled", "true or false")
+    _int(cfg["web"]["port"], "web.port", 1, 65535)
     _need(isinstance(cfg["allow_write"], bool), "allow_write", "true or false")
     return cfg
 
