@@ -13,6 +13,7 @@ import asyncio
 import link
 import log
 from metereye.obis import SERIAL_IDS
+from metereye.schedule import OVER_BUDGET
 
 # How long a due reading of a pushing meter waits for the next good telegram:
 # DSMR 2.2/3 push every 10 s, so two periods and the telegram's own time.
@@ -48,7 +49,7 @@ def values_of(objects, publish, ident=None):
     such meters write. The serial is the most trusted of SERIAL_IDS present,
     else the identification's text.
     """
-    from metereye.obis import base, keys, lookup
+    from metereye.obis import base, keys, lookup, split
     out = []
     seen = []
     serial = None
@@ -56,8 +57,10 @@ def values_of(objects, publish, ident=None):
     for ds in objects:
         b = base(ds.obis)
         if b in SERIAL_IDS and ds.values and SERIAL_IDS.index(b) < rank and ds.values[0][0].strip():
-            rank = SERIAL_IDS.index(b)
-            serial = ds.values[0][0]
+            # Channel 0 is the meter itself; DSMR's 0-1:96.1.0 is the gas meter behind it.
+            if split(ds.obis)[1] in (None, "0"):
+                rank = SERIAL_IDS.index(b)
+                serial = ds.values[0][0]
         if b not in publish:
             continue
         names = keys(ds.obis, len(ds.values))
@@ -174,35 +177,48 @@ async def run_push(reader):
             await asyncio.sleep_ms(1000)
             continue
         if data:
-            seen.bytes += len(data)
-            room = _RAW_KEPT - len(seen.raw)
-            if room > 0:
-                seen.raw.extend(data[:room])
-            for ev in listener.feed(data):
-                if isinstance(ev, Telegram):
-                    if ev.check_ok is not False and ev.objects:
-                        seen.latest = values_of(ev.objects, model.publish, ev.identification)
-                        seen.last_raw = bytes(seen.raw)
-                    else:
-                        seen.errors += 1
-                    seen.raw = bytearray()
-                elif isinstance(ev, FrameError):
-                    seen.errors += 1
-                    if getattr(ev, "end", None) is not None:
-                        seen.raw = bytearray()
+            try:
+                _heard(listener, data, seen, model, Telegram, FrameError)
+            except Exception as e:      # a bug must not end this meter's readings for good
+                reader.errors += 1
+                log.error(reader.meter_id, "push listener failed:", repr(e))
+                listener = PushListener(_keep(model))
+                seen.raw = bytearray()
         else:
             await asyncio.sleep_ms(_IDLE_MS)
         now = reader.clock()
-        if waiting_since is None and (reader._now_request or reader.schedule.may_start(now, reader._day())):
-            reader._now_request = False
-            waiting_since = time.ticks_ms()
         if waiting_since is None:
+            if reader._now_request or reader.schedule.may_start(now, reader._day()):
+                reader._now_request = False
+                waiting_since = time.ticks_ms()
+            elif reader.schedule.due(now):
+                reader.schedule.state = OVER_BUDGET
             continue
         if seen.latest is None and time.ticks_diff(time.ticks_ms(), waiting_since) < PUSH_WAIT_MS:
             continue
         waiting_since = None
         _hand_on(reader, seen)
         seen.reset()
+
+
+def _heard(listener, data, seen, model, Telegram, FrameError):
+    """Feed what the UART gave; keep the newest good telegram's values, not the telegram."""
+    seen.bytes += len(data)
+    room = _RAW_KEPT - len(seen.raw)
+    if room > 0:
+        seen.raw.extend(data[:room])
+    for ev in listener.feed(data):
+        if isinstance(ev, Telegram):
+            if ev.check_ok is not False and ev.objects:
+                seen.latest = values_of(ev.objects, model.publish, ev.identification)
+                seen.last_raw = bytes(seen.raw)
+            else:
+                seen.errors += 1
+            seen.raw = bytearray()
+        elif isinstance(ev, FrameError):
+            seen.errors += 1
+            if getattr(ev, "end", None) is not None:
+                seen.raw = bytearray()
 
 
 def _hand_on(reader, seen):

@@ -40,6 +40,7 @@ class MeterReader:
         self._now_request = False
         self._event = asyncio.Event()
         self.echo_result = None
+        self.line_lock = asyncio.Lock()  # one user of the line at a time: a session or the echo test
 
     # --- what the page and MQTT show ----------------------------------------
     def status(self):
@@ -70,13 +71,18 @@ class MeterReader:
         return int(self.clock() // 86400)
 
     async def run(self):
+        if self.protocol == "iec-d":
+            # A pushing meter is listened to, not asked: run_push owns the line.
+            from iec_reader import run_push
+            return await run_push(self)
         self.schedule.first_due(self.clock())
         while True:
             now = self.clock()
             if self._now_request or self.schedule.may_start(now, self._day()):
                 self._now_request = False
                 try:
-                    await self.session()
+                    async with self.line_lock:
+                        await self.session()
                 except OSError as e:       # the line itself failed: count it, retry later
                     self.errors += 1
                     log.error(self.meter_id, "line", e)
@@ -100,9 +106,10 @@ class MeterReader:
     async def echo_test(self):
         """The head's self-test on this meter's line (the page's button): an EchoResult."""
         from metereye.echo import EchoTest
-        uart = self._open()
-        baud, framing = (1200, "8N2") if self.protocol == "kmp" else (300, "7E1")
-        self.echo_result = await link.run_session(uart, EchoTest(baud, framing))
+        async with self.line_lock:
+            uart = self._open()
+            baud, framing = (1200, "8N2") if self.protocol == "kmp" else (300, "7E1")
+            self.echo_result = await link.run_session(uart, EchoTest(baud, framing))
         return self.echo_result
 
     def _open(self):

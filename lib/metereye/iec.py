@@ -914,8 +914,10 @@ class IecSession:
     max_readout_ms = 150000
 
     def __init__(self, address="", max_baud=9600, framing=FRAMING, wake=b"",
-                 switch_delay_ms=0, fallback=True, mode_control="0", keep=None):
+                 switch_delay_ms=0, fallback=True, mode_control="0", keep=None,
+                 ident_only=False):
         self.address = address
+        self.ident_only = ident_only    # stop at the identification (detect: one cheap look)
         self.max_baud = max_baud
         self.framing = framing
         self.wake = wake
@@ -937,12 +939,22 @@ class IecSession:
         self._deadline = 0
         self._limit = 0
         self._t_req = 0
+        self._on_wire = 0           # when the last Send has left the wire
+        self._cr_last = False       # the last chunk ended with CR
         self._opened = False
 
     def start(self, now_ms):
         return self._sign_on(now_ms)
 
     def sent(self, now_ms):
+        # A pty, a socket or a USB adapter says "sent" before the bytes are on
+        # the wire; a UART's TX-done says it after. Count from whichever is later,
+        # so the switch never comes before the ACK's last bit (research §3).
+        if self._phase == _P_ACK_SENT and now_ms < self._on_wire:
+            self._phase = _P_SWITCH_WAIT
+            return Sleep(self._on_wire + self.switch_delay_ms)
+        if now_ms < self._on_wire:
+            now_ms = self._on_wire
         if self._phase == _P_SIGN_ON:
             self._t_req = now_ms
             self._limit = now_ms + self.max_readout_ms
@@ -962,6 +974,7 @@ class IecSession:
             self.result.bytes_sent += len(ack_msg)
             self._new_baud = mode_c_baud(self._z)
             self._phase = _P_ACK_SENT
+            self._on_wire = now_ms + wire_ms(len(ack_msg), INITIAL_BAUD, self.framing)
             return Send(ack_msg, INITIAL_BAUD, self.framing)
         if self._phase == _P_SWITCH_WAIT:
             return self._switch()
@@ -981,6 +994,7 @@ class IecSession:
         if self._phase == _P_DRAIN:
             # The meter's readout at 300 Bd that we missed: wait until it is over.
             return self._renew(now_ms)
+        self._cr_last = data[-1] & 0x7F == _CR
         action = self._on_events(self._reader.feed(data), now_ms)
         if action is not None:
             return action
@@ -1011,6 +1025,7 @@ class IecSession:
         r.attempts += 1
         data = self.wake + request(self.address)
         r.bytes_sent += len(data)
+        self._on_wire = now_ms + wire_ms(len(data), INITIAL_BAUD, self.framing)
         return Send(data, INITIAL_BAUD, self.framing)
 
     def _switch(self):
@@ -1032,6 +1047,10 @@ class IecSession:
         r.identification = ident
         r.ident_ms = now_ms - self._t_req
         mode = ident.mode
+        if self.ident_only:
+            r.mode = mode[0]
+            r.outcome = "ok"
+            return self._done()
         if mode == "B":
             r.mode = "B"
             # The meter changes speed right after its identification, no ACK
@@ -1044,8 +1063,13 @@ class IecSession:
             r.mode = "C"                # "C or E": read in mode C (issue 4)
             self._z = "0" if self._zero else baud_char_for(ident.baud_char, self.max_baud)
             self._phase = _P_ACK_WAIT
-            # The HHU waits the meter's minimum reaction time before it answers.
-            return Sleep(now_ms + ident.reaction_ms)
+            # The HHU waits the meter's minimum reaction time before it answers,
+            # counted from the end of the identification's LF: the reader reports
+            # the line at its CR, so a chunk ending there still has one character to come.
+            wait = ident.reaction_ms
+            if self._cr_last:
+                wait += wire_ms(1, INITIAL_BAUD, self.framing)
+            return Sleep(now_ms + wait)
         r.mode = "A"
         return self._data(now_ms)
 

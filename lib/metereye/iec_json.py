@@ -9,6 +9,10 @@ EXIT_OK = 0
 EXIT_CHECK = 1          # bcc, crc, truncated: what arrived is listed, but not whole
 EXIT_NOTHING = 2        # nothing recognisable, or SML
 
+# The one line a person sees when exit status 2 says nothing was recognised (ANSWERS 12).
+SML_TEXT = "SML meter, not IEC 62056-21"
+NOTHING_TEXT = "nothing recognisable as IEC 62056-21 (no identification, no data set)"
+
 
 def identification(ident, push=False):
     """{"manufacturer", "baud_char", "baud", "mode", "enhanced", "text"}, or None."""
@@ -135,6 +139,8 @@ def decode_events(events, skipped=0):
             out["message"] = "identification"
         if end is not None:
             out["bcc_ok"] = end.ok
+            if end.check is not None:
+                out["check"] = end.check        # which check bcc_ok reports: "bcc" or "crc"
         out["objects"] = [data_set(ds) for ds in objects]
         if error is not None:
             out["error"] = error.token
@@ -154,9 +160,10 @@ def decode_events(events, skipped=0):
         out["address"] = request.address
     elif sml:
         out["error"] = "not_iec"
-        out["detail"] = "SML meter, not IEC 62056-21"
+        out["detail"] = out["message_text"] = SML_TEXT
     else:
         out["error"] = NotAFrame.token
+        out["message_text"] = NOTHING_TEXT
     if request is not None and out["message"] != "request":
         out["address"] = request.address
     if warnings:
@@ -179,6 +186,7 @@ def result(res, protocol=None):
     out = {
         "identification": identification(res.identification),
         "bcc_ok": res.bcc_ok,
+        "check": res.check,
         "objects": [data_set(ds) for ds in res.objects],
         "message": "readout",
         "error": res.errors[-1].token if res.errors and res.outcome != "ok" else None,
@@ -189,3 +197,81 @@ def result(res, protocol=None):
     if protocol is not None:
         out["protocol"] = protocol
     return out
+
+
+# --- text for people ---------------------------------------------------------
+
+_MODE_CONTROL = {"0": "data readout", "1": "programming", "2": "binary (HDLC)"}
+
+
+def _baud_text(ident):
+    if ident["mode"] == "D":
+        return "pushes; '%s' is no line speed" % ident["baud_char"]
+    if ident["baud"] is None:
+        return "reserved speed character %r" % ident["baud_char"]
+    if ident["mode"] == "A":
+        return "300 Bd only"
+    return "%s %d Bd" % ("switches to" if ident["mode"] == "B" else "offers", ident["baud"])
+
+
+def _check_text(out):
+    ok = out.get("bcc_ok")
+    kind = "CRC" if out.get("check") == "crc" else "BCC"
+    if ok is True:
+        return "check: %s ok" % kind
+    if ok is False:
+        return "check: %s FAILED" % kind
+    if out.get("error") == "truncated":
+        return "check: none (the frame is cut)"
+    return "check: none in these bytes"
+
+
+def to_text(out):
+    """decode()'s (or result()'s) dict as lines a person reads: identification,
+    each data set with its values, units and catalogue name, and the check."""
+    from metereye import obis        # the catalogue names the ids; only for people
+    lines = []
+    ident = out.get("identification")
+    if ident is not None:
+        enhanced = "".join("\\" + w for w in ident["enhanced"])
+        lines.append("identification: /%s%s%s%s  (manufacturer %s, mode %s, %s)" % (
+            ident["manufacturer"], ident["baud_char"], enhanced, ident["text"],
+            ident["manufacturer"], ident["mode"], _baud_text(ident)))
+    message = out.get("message")
+    if message == "request":
+        lines.append("request: sign-on%s" % (" for device %r" % out["address"] if out.get("address") else ""))
+    elif message == "ack":
+        z = out.get("z")
+        baud = mode_c_text(z)
+        lines.append("acknowledgement: protocol %s, speed %s (%s), mode %s (%s)" % (
+            out.get("v"), z, baud, out.get("y"), _MODE_CONTROL.get(out.get("y"), "manufacturer's")))
+    elif message == "nak":
+        lines.append("NAK: the other side asks for the last message again")
+    elif message == "command":
+        lines.append("command: %s%s" % (out.get("command"), "  (writes to the meter)"
+                                        if (out.get("command") or " ")[0] in "WE" else ""))
+    objects = out.get("objects") or []
+    width = max([len(o["obis"]) for o in objects] + [4])
+    for o in objects:
+        row = obis.lookup(o["obis"]) if o["obis"] else None
+        keys = obis.keys(o["obis"], len(o["values"])) if row else [None] * len(o["values"])
+        shown = []
+        for v, key in zip(o["values"], keys):
+            text = v["value"] + (" " + v["unit"] if v.get("unit") else "")
+            shown.append(text + ("  [%s]" % key if key else ""))
+        lines.append("  %-*s  %s" % (width, o["obis"] or "(no id)", "   ".join(shown) if shown else ""))
+    if message in ("readout", "command") or ident is not None:
+        lines.append("%d data set%s; %s" % (len(objects), "" if len(objects) == 1 else "s", _check_text(out)))
+    if out.get("error"):
+        lines.append("error: %s%s" % (out["error"], " (" + out["message_text"] + ")"
+                                      if out.get("message_text") else ""))
+    for w in out.get("warnings", ()):
+        lines.append("warning: %s" % w)
+    return "\n".join(lines)
+
+
+def mode_c_text(z):
+    """"9600 Bd" for a mode C speed character, "?" for another."""
+    if z is not None and "0" <= z <= "6":
+        return "%d Bd" % iec.mode_c_baud(z)
+    return "?"

@@ -166,3 +166,30 @@ def keys(obis, count):
 def wanted(obis, keep):
     """True when `keep` (catalogue ids, or None for all) asks for this id."""
     return keep is None or base(obis) in keep
+
+
+# Where a meter writes its serial number, in the order they are trusted: the
+# meter's own serial (C.1.0), its id (0.0.0, "0.0" on heat meters), the
+# equipment id of DSMR (0-0:96.1.1, hex-encoded text) and 96.1.0 (research §8).
+SERIAL_IDS = ("C.1.0", "0.0.0", "0.0", "96.1.0", "96.1.1", "C.1")
+
+
+def key_classes(key):
+    """(device_class, state_class, flags) of a key keys() made, or None when unknown.
+
+    A previous-period key ("heat_energy_01") has its base key's classes; each
+    name of a two-value row ("max_temp_flow") has the row's.
+    """
+    for row in OBJECTS:
+        f = row.split(" ")
+        names = f[1]
+        for name in names.split("&") if "&" in names else (names,):
+            if key == name or (key.startswith(name + "_") and _period(key, len(name) + 1)):
+                return _none(f[3]), _none(f[4]), int(f[5])
+    return None
+
+
+def _period(key, start):
+    # "_01", "_12", "_255": an F group; "energy_import_t1" is a key of its own.
+    rest = key[start:]
+    return rest.isdigit() if rest else False

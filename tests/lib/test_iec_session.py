@@ -194,7 +194,9 @@ def test_the_ack_waits_the_meters_reaction_time():
         sleep = actions[2]
         assert isinstance(sleep, Sleep) and result.outcome == "ok"
         ident_at = result.ident_ms + wire_ms(5, 300, "7E1")     # request sent at t=0
-        assert sleep.until_ms - ident_at <= wait and sleep.until_ms > ident_at, (ident, sleep)
+        # Counted from the LF: the 7-byte chunks end this line at its CR.
+        lf_at = ident_at + wire_ms(1, 300, "7E1")
+        assert sleep.until_ms - lf_at <= wait and sleep.until_ms - lf_at >= wait, (ident, sleep)
 
 
 def test_an_extra_delay_before_the_switch_is_an_option():

@@ -275,6 +275,13 @@ def cmd_echo_test(args):
     return EXIT_OK if result.outcome == ECHO_OK else EXIT_FAILED
 
 
+# --- detect -------------------------------------------------------------------
+
+def cmd_detect(args):
+    from metereye_tools.iec_commands import detect
+    return detect(args)
+
+
 # --- simulate -----------------------------------------------------------------
 
 def cmd_simulate(args):
@@ -302,6 +309,8 @@ def cmd_simulate(args):
         return EXIT_USAGE
     sim = simulator.Simulation(meter, echo=not args.no_echo, magnet_file=args.magnet_file,
                                speed_check=not args.no_speed_check)
+    if hasattr(meter, "attach"):
+        meter.attach(sim)       # IEC meters check the reader's speed as bytes leave; pushers tick
     if args.pty:
         print(sim.open_pty(), flush=True)
     else:
@@ -325,10 +334,31 @@ def _load_iec_simulator():
 
 def cmd_demo(args):
     """A simulated Multical 21, the firmware on unix MicroPython reading it, a broker."""
+    import signal
     from metereye_tools import demo
+    # A TERM (a service manager, `kill`) stops it as cleanly as Ctrl-C: the
+    # firmware and the broker go with it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     seconds = float(os.environ.get("METEREYE_RUN_SECONDS") or 0) or None
     demo.run(seconds=seconds, speed=args.speed)
     return EXIT_OK
+
+
+# --- deploy, config, update (issue 9) ------------------------------------------
+
+def cmd_deploy(args):
+    from metereye_tools.deploy import deploy_command
+    return deploy_command(args)
+
+
+def cmd_config(args):
+    from metereye_tools.deploy import config_command
+    return config_command(args)
+
+
+def cmd_update(args):
+    from metereye_tools.deploy import update_command
+    return update_command(args)
 
 
 # --- entry point ----------------------------------------------------------------
@@ -368,6 +398,14 @@ def build_parser():
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_echo_test)
 
+    dt = sub.add_parser("detect", help="find what the meter on the head speaks and how to read it")
+    dt.add_argument("--port", required=True)
+    dt.add_argument("--listen-s", type=float, default=11.0,
+                    help="seconds to listen for a pushing meter at each speed (default 11: "
+                         "DSMR 2.2-4 push every 10 s)")
+    dt.add_argument("--json", action="store_true")
+    dt.set_defaults(func=cmd_detect)
+
     m = sub.add_parser("simulate", help="play a meter on a pty or TCP port")
     m.add_argument("meter", nargs="?")
     m.add_argument("--list", action="store_true", help="list the meters: NAME PROTOCOL DESCRIPTION")
@@ -393,6 +431,47 @@ def build_parser():
     e = sub.add_parser("demo", help="the firmware on unix MicroPython reading a simulated meter")
     e.add_argument("--speed", type=float, default=60.0, help="the simulated meter's clock speed")
     e.set_defaults(func=cmd_demo)
+
+    dp = sub.add_parser("deploy", help="put the firmware on a board by cable (mpremote)")
+    dp.add_argument("--port", help="the board's serial port (/dev/ttyUSB0), or a stand-in's pty")
+    dp.add_argument("--config", help="a configuration file to write as the board's config.json "
+                                     "(validated first; without it the board keeps its own)")
+    dp.add_argument("--dry-run", action="store_true", help="list the files, their sizes and the total; "
+                                                           "contact no board, change nothing")
+    dp.add_argument("--follow", action="store_true", help="then reset the board and show its log until "
+                                                          "the first reading is published (exit 0) or an error")
+    dp.add_argument("--follow-timeout", type=float, default=180.0, help="seconds --follow waits (default 180)")
+    dp.add_argument("--no-reset", action="store_true", help="leave the board at its REPL afterwards")
+    dp.add_argument("--new-key", action="store_true", help="give the board a new update key")
+    dp.add_argument("--tree", help="deploy the lib/ and firmware/ of another checkout (default: this one)")
+    dp.set_defaults(func=cmd_deploy)
+
+    cf = sub.add_parser("config", help="write a reader configuration file (asks for what flags do not give)")
+    cf.add_argument("-o", "--out", default="config.json", help="file to write (default config.json)")
+    cf.add_argument("--from", dest="source", help="start from this JSON file")
+    cf.add_argument("--reader-id")
+    cf.add_argument("--wifi-ssid")
+    cf.add_argument("--wifi-password", help="(visible to other users in the process list: prefer the question)")
+    cf.add_argument("--mqtt-host")
+    cf.add_argument("--mqtt-port", type=int)
+    cf.add_argument("--mqtt-user")
+    cf.add_argument("--mqtt-password")
+    cf.add_argument("--mqtt-tls", action="store_true")
+    cf.add_argument("--meter", action="append",
+                    help="MODEL or MODEL:key=value,… e.g. multical21:tx=17,rx=16,wake=25 (repeatable)")
+    cf.add_argument("--web-password", help="password of the reader's page")
+    cf.add_argument("--no-input", action="store_true", help="ask nothing: flags and --from only")
+    cf.set_defaults(func=cmd_config)
+
+    up = sub.add_parser("update", help="send the firmware to a reader over WiFi (signed bundle)")
+    up.add_argument("--host", help="the reader's HOST[:PORT]")
+    up.add_argument("--password", help="the page's password (else METEREYE_PASSWORD, else asked)")
+    up.add_argument("--reader", help="whose update key signs the bundle (as saved by deploy)")
+    up.add_argument("--key-file", help="sign with the key in this file instead")
+    up.add_argument("--health-s", type=int, help="seconds the new set has to prove healthy (default 180)")
+    up.add_argument("--out", help="write the bundle to this file instead of sending it")
+    up.add_argument("--tree", help="build from another checkout (default: this one)")
+    up.set_defaults(func=cmd_update)
     return p
 
 

@@ -19,6 +19,7 @@ MODELS = (
     ("ultraheat-t550", "iec-b", "iec_profiles", "Landis+Gyr Ultraheat T550 heat meter"),
     ("multical66c", "iec-a", "iec_profiles", "Kamstrup Multical 66C heat meter"),
     ("iec-electricity", "iec-c", "iec_profiles", "IEC 62056-21 mode C electricity meter"),
+    ("iec-noswitch", "iec-c", "iec_profiles", "IEC 62056-21 mode C meter that offers 9600 Bd but stays at 300"),
     ("iec-push", "iec-d", "iec_profiles", "IEC 62056-21 mode D pushing meter"),
     ("dsmr-p1", "iec-d", "iec_profiles", "DSMR 4/5 P1 smart meter"),
     ("dsmr3-p1", "iec-d", "iec_profiles", "DSMR 2.2/3 P1 smart meter"),

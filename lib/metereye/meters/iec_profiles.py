@@ -89,6 +89,10 @@ PROFILES = (
      "Kamstrup Multical 66C heat meter (IEC-like mode A readout)"),
     ("iec-electricity", "iec-c", _ELECTRICITY + ("C.1.0", "0.0.0", "F.F"), _QUARTER, 60, b"", FRAMING,
      9600, 300, "IEC 62056-21 mode C electricity meter (generic)"),
+    # A meter that offers a speed it never switches to (research §3, aquaticus):
+    # read like any mode C meter; the session's fallback signs on again with '0'.
+    ("iec-noswitch", "iec-c", _ELECTRICITY + ("C.1.0", "0.0.0", "F.F"), _QUARTER, 60, b"", FRAMING,
+     9600, 300, "IEC 62056-21 mode C meter that offers a speed it does not switch to"),
     ("iec-push", "iec-d", _ELECTRICITY + ("0.0.0",), _QUARTER, 10, b"", FRAMING, 9600, 9600,
      "IEC 62056-21 mode D pushing meter, 9600 Bd 7E1 (eHZ, EasyMeter)"),
     ("dsmr-p1", "iec-d", _P1, _QUARTER, 10, b"", "8N1", 115200, 115200,
