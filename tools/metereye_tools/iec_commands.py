@@ -6,7 +6,6 @@ Exit status as for KMP's read: 0 read; 1 garbled, or nothing came back at all
 locked out). `detect` exits 0 when it found a meter, else 1 or 3 the same way.
 """
 
-import os
 import sys
 
 from metereye import iec, iec_json
@@ -35,30 +34,10 @@ PUSH_GARBLED = ("Bytes arrived but no telegram passed its check: wrong line spee
                 "an inverted signal (P1).")
 
 
-class IecLine(SerialLine):
-    """A SerialLine that can run 7E1/7E2 on a Linux pty too.
-
-    A pty holds neither 7 data bits nor parity (TOOLCHAIN §2, ANSWERS 15), and
-    pyserial re-applies the whole setting on every timeout change, which the pty
-    then refuses (EINVAL). On a pty the line stays 8 bits without parity at the
-    asked speed; the IEC reader masks bytes to 7 bits (research §2), and the
-    simulator checks speed only. A real port gets the framing as asked.
-    """
-
-    def __init__(self, url, baud, framing):
-        self._pty = os.path.realpath(url).startswith("/dev/pts/")
-        SerialLine.__init__(self, url, baud, framing)
-
-    def _apply(self, baud, framing):
-        if self._pty and framing[0] == "7":
-            framing = "8N" + framing[2]
-        SerialLine._apply(self, baud, framing)
-
-
 def open_line(port, baud, framing):
     """The line, or None after saying why it could not be opened."""
     try:
-        return IecLine(port, baud, framing)
+        return SerialLine(port, baud, framing)
     except LineError as e:
         print("metereye: %s" % e, file=sys.stderr)
         return None

@@ -2,6 +2,7 @@
 URL) that runs lib/ sessions by carrying out their actions."""
 
 import errno
+import os
 import time
 
 import serial
@@ -21,6 +22,12 @@ class SerialLine:
     """One optical head on a port: `/dev/ttyUSB0`, a pty, `socket://h:p`, `rfc2217://…`."""
 
     def __init__(self, url, baud=1200, framing="8N2"):
+        # A Linux pty holds neither 7 data bits nor parity (TOOLCHAIN §2,
+        # ANSWERS 15), and pyserial re-applies the whole setting on every
+        # timeout change, which the pty then refuses (EINVAL). On a pty the line
+        # stays 8 bits without parity at the asked speed and the protocol masks
+        # bytes to 7 bits; a real port gets the framing as asked.
+        self._pty = os.path.realpath(url).startswith("/dev/pts/")
         try:
             self.port = serial.serial_for_url(url, do_not_open=True, timeout=0)
             self._apply(baud, framing)
@@ -34,6 +41,8 @@ class SerialLine:
         self.received = 0
 
     def _apply(self, baud, framing):
+        if self._pty and framing[0] == "7":
+            framing = "8N" + framing[2]
         self.port.baudrate = baud
         self.port.bytesize = _BYTESIZE[int(framing[0])]
         self.port.parity = _PARITY[framing[1]]
