@@ -174,3 +174,15 @@ def test_two_meters_on_one_reader_each_on_its_own_schedule(rig):
         by_meter.setdefault(topic.split("/")[2], []).append(json.loads(payload))
     assert "heat_energy" in by_meter["multical403_19088743"][0]
     assert len(by_meter["multical21_75749993"]) > len(by_meter["multical403_19088743"])
+
+
+def test_discovery_is_sent_again_when_home_assistant_comes_online(rig):
+    import paho.mqtt.publish as publish
+    r = rig()
+    r.start_firmware()
+    rec = r.recorder
+    rec.wait_for(lambda x: x.where("_volume/config"), what="discovery")
+    before = len(rec.where("_volume/config"))
+    publish.single("homeassistant/status", "online", hostname=r.broker.host, port=r.broker.port)
+    rec.wait_for(lambda x: len(x.where("_volume/config")) > before, timeout=15,
+                 what="discovery sent again after Home Assistant's birth message")
