@@ -27,7 +27,7 @@ from vectors import vectors, wire  # noqa: E402
 
 from metereye import iec  # noqa: E402
 from metereye.actions import wire_ms  # noqa: E402
-from metereye_tools.iec_commands import IecLine  # noqa: E402
+from metereye_tools.line import SerialLine  # noqa: E402
 from metereye_tools.line import run_session  # noqa: E402
 from metereye_tools.mpy import build_lib  # noqa: E402
 
@@ -41,7 +41,7 @@ def _vector(vid):
 
 def read_once(port, max_baud):
     """(seconds, result, bytes from the meter, bytes sent) of one read."""
-    line = IecLine(port, 300, "7E1")
+    line = SerialLine(port, 300, "7E1")
     rx = bytearray()
 
     def tap(direction, data):
