@@ -41,6 +41,7 @@ class App:
         self.heap_peak = 0
         self.history = None         # recent readings for the page's chart and /api/history
         self.web = None
+        self.update = None          # the last update's outcome (update.json): MQTT and the page report it
         self._stop = asyncio.Event()
         self.restart_wanted = False
 
@@ -104,6 +105,11 @@ class App:
         log.info("app", "meters", ", ".join(m["model"] for m in cfg["meters"]),
                  "broker", cfg["mqtt"]["host"] or "(none)")
         asyncio.create_task(self.watchdog())
+        import startup
+        self.update = startup.status()
+        if startup.on_trial():           # an update on trial: kept only if it proves healthy in time
+            from updater import watch_trial
+            asyncio.create_task(watch_trial(self))
         if cfg["wifi"]["ssid"] or hw.PLATFORM == "unix":
             self.address = await hw.wifi_connect(cfg["wifi"], log)
         if self.address and not hw.clock_set():
@@ -178,6 +184,8 @@ def main():
             return
         except Exception as e:          # a crash restarts rather than hangs
             sys.print_exception(e)
+            import startup
+            startup.crashed(repr(e))    # an update on trial: the reason its roll-back reports
             hw.reset(repr(e))
         app.close()
         if not app.restart_wanted:

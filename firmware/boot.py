@@ -1,1 +1,1 @@
-import gc; gc.collect()
+import startup; startup.boot()

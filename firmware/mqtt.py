@@ -101,6 +101,14 @@ class Publisher:
         self._announced = set()
         self.connected = True
         log.info("mqtt", "connected to", m["host"], m["port"])
+        self.report_update()
+
+    def report_update(self):
+        """The last update's outcome (update.json), retained: a roll-back says why."""
+        if self.app.update and self.client is not None:
+            import json
+            self._publish(ha.update_topic(self.prefix, self.reader_id), json.dumps(self.app.update),
+                          retain=True)
 
     def close(self):
         """Leave cleanly (a restart to apply settings): no last will, just gone."""
@@ -166,6 +174,8 @@ class Publisher:
                           ha.state_payload(reading, classes), retain=True)
             store.pop()                     # only after the broker's PUBACK
             self.published += 1
+            if self.published == 1:         # `metereye deploy --follow` waits for this line
+                log.info("mqtt", "published the first reading since boot, of", reading.meter_id)
 
     def _reader_for(self, meter_id):
         for r in self.app.readers:

@@ -150,6 +150,11 @@ def status_topic(topic_prefix, reader_id):
     return topic_prefix + "/" + reader_id + "/status"
 
 
+def update_topic(topic_prefix, reader_id):
+    """The last update's outcome (the reader's update.json), retained."""
+    return topic_prefix + "/" + reader_id + "/update"
+
+
 def reader_diag_topic(topic_prefix, reader_id):
     return topic_prefix + "/" + reader_id + "/diag"
 

@@ -1,0 +1,238 @@
+"""Updates without a cable: the reader's side.
+
+An update bundle (lib/metereye/manifest.py has the format) arrives over HTTP,
+behind the page's password. receive_bundle() stages it in the set the reader
+is not running. The HMAC over the manifest, keyed by update.key (written by
+`metereye deploy`), is checked before a byte is written, and each file's
+sha256 is checked as it is written. Only then is the set marked as a trial for
+the next boot. startup.py switches to it and rolls it back by itself unless
+watch_trial() sees the app healthy in time. Nothing here switches the running
+set, so a refused or torn upload leaves the reader as it was.
+
+Imported only when a bundle arrives or an update is on trial (STYLE R13).
+"""
+
+import gc
+import os
+import hashlib
+from binascii import hexlify, unhexlify
+
+import asyncio
+import hw
+import log
+import startup
+from metereye import manifest
+from metereye.hmac import compare_digest, digest
+
+KEY = "update.key"
+CHUNK = 1024                # bytes read and written at a time: one small buffer on the heap
+READ_TIMEOUT_MS = 10000     # a stalled upload gives up rather than hold the handler forever
+SPARE_BYTES = 16384         # flash left free after staging, for the queue and the config
+
+
+_busy = False               # one upload at a time: two would interleave their writes in one set
+
+
+class Refused(Exception):
+    """A bundle the reader will not stage; the message says why."""
+
+
+def _other(slot):
+    return "b" if slot == "a" else "a"
+
+
+def _walk(folder, prefix=""):
+    """Every file under folder: [(relative path, size)]."""
+    found = []
+    try:
+        entries = list(os.ilistdir(folder))
+    except OSError:
+        return found
+    for entry in entries:
+        name, kind = entry[0], entry[1]
+        if kind == 0x4000:
+            found.extend(_walk(folder + "/" + name, prefix + name + "/"))
+        else:
+            found.append((prefix + name, os.stat(folder + "/" + name)[6]))
+    return found
+
+
+def _makedirs(path):
+    """Create each folder of path's parent, like os.makedirs(exist_ok=True)."""
+    parts = path.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        try:
+            os.mkdir("/".join(parts[:i]))
+        except OSError as e:
+            if e.args[0] != 17:     # EEXIST
+                raise
+
+
+def _free_bytes():
+    st = os.statvfs(".")
+    return st[1] * st[4]            # f_frsize * f_bavail
+
+
+def _key():
+    try:
+        with open(KEY) as f:
+            return unhexlify(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+async def _read(stream, n):
+    """Exactly n bytes from the upload, or Refused."""
+    data = b""
+    while len(data) < n:
+        try:
+            chunk = await asyncio.wait_for_ms(stream.read(n - len(data)), READ_TIMEOUT_MS)
+        except asyncio.TimeoutError:
+            chunk = None
+        if not chunk:
+            raise Refused("the upload ended or stalled before the bundle was complete")
+        data = chunk if not data else data + chunk
+    return data
+
+
+def _sha256_of(path):
+    """The sha256 of a file as it reads back from flash, 1 KB at a time."""
+    h = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(view[:n])
+    return hexlify(h.digest()).decode()
+
+
+async def _write_checked(stream, path, size, sha, rel):
+    """Copy one file from the upload to flash, hashing as it goes."""
+    h = hashlib.sha256()
+    left = size
+    with open(path, "wb") as f:
+        while left:
+            chunk = await _read(stream, min(left, CHUNK))
+            h.update(chunk)
+            f.write(chunk)
+            left -= len(chunk)
+    if hexlify(h.digest()).decode() != sha:
+        raise Refused("%s does not match its sha256 in the signed manifest: the bundle was "
+                      "changed after it was signed, or damaged on the way" % rel)
+
+
+async def _stage(stream, length):
+    running, _ = startup.running()
+    if running is None:
+        raise Refused("this reader was not installed with `metereye deploy`: it has no code sets to update")
+    if startup.on_trial():
+        raise Refused("an update is on trial until it proves healthy: try again once it is kept or rolled back")
+    key = _key()
+    if not key:
+        raise Refused("the reader has no update key: deploy once by cable (`metereye deploy`)")
+    try:
+        size, mac = manifest.parse_header(await _read(stream, manifest.HEADER_LEN))
+        body = await _read(stream, size)
+        if not compare_digest(digest(key, body), mac):
+            raise Refused("the manifest's HMAC does not match: the bundle was not signed with this "
+                          "reader's update key, or was changed after signing; nothing was written")
+        m = manifest.decode(body)
+    except manifest.ManifestError as e:
+        raise Refused("not a valid bundle (%s: %s)" % (e.args[0], e.args[1]))
+    files = m["files"]
+    total = sum(e[1] for e in files)
+    if manifest.HEADER_LEN + size + total != length:
+        raise Refused("the upload is %d bytes, its manifest adds up to %d"
+                      % (length, manifest.HEADER_LEN + size + total))
+    slot = _other(running)
+    base = "sets/" + slot
+    st = startup.load(startup.STATE) or {}
+    if st.get("trial") == slot:         # an earlier bundle, staged but never booted: replaced
+        st["trial"] = None
+        startup.save(startup.STATE, st)
+    # The manifest goes first, so a power cut from here on leaves an unfinished set
+    # that never runs; then the old files, whose space the new ones need.
+    for rel, _ in [(manifest.NAME, 0)] + _walk(base):
+        try:
+            os.remove(base + "/" + rel)
+        except OSError:
+            pass
+    if _free_bytes() < total + SPARE_BYTES:
+        raise Refused("not enough flash: the set needs %d bytes, %d are free" % (total, _free_bytes()))
+    for path, fsize, sha in files:
+        _makedirs(base + "/" + path)
+        await _write_checked(stream, base + "/" + path, fsize, sha, path)
+    # What was received matched; now what flash holds must match too.
+    for path, fsize, sha in files:
+        if _sha256_of(base + "/" + path) != sha:
+            raise Refused("%s reads back from flash with another sha256: the flash may be failing" % path)
+    del files
+    gc.collect()
+    with open(base + "/" + manifest.NAME + ".tmp", "wb") as f:
+        f.write(body)
+    os.rename(base + "/" + manifest.NAME + ".tmp", base + "/" + manifest.NAME)
+    # No "previous": the set that was there is gone, overwritten by this one.
+    startup.save(startup.STATE, {"active": running, "trial": slot, "tries": 0,
+                                 "health_s": m.get("health_s") or startup.HEALTH_S})
+    startup.save(startup.STATUS, {"status": "staged", "set": m["set"], "running": startup.running()[1]})
+    return m["set"]
+
+
+async def receive_bundle(stream, length):
+    """Check and stage an update bundle of `length` bytes read from `stream`,
+    which is anything with `async read(n)`, such as microdot's request.stream.
+
+    The caller checks the page's password first. Returns {"ok": True, "set": id,
+    "message": …} once the set is staged; the reader switches to it at its next
+    boot, so reset it (hw.reset) after answering. Otherwise returns {"ok": False,
+    "message": why}, and nothing that runs has changed.
+    """
+    global _busy
+    if _busy:
+        return {"ok": False, "message": "another update is being received: try again when it is done"}
+    _busy = True
+    try:
+        set_name = await _stage(stream, length)
+    except Refused as e:
+        log.warn("update", "refused:", e.args[0])
+        return {"ok": False, "message": e.args[0]}
+    except OSError as e:
+        log.warn("update", "refused: flash error", repr(e))
+        return {"ok": False, "message": "flash error while staging: %r" % e}
+    finally:
+        _busy = False
+        gc.collect()
+    log.info("update", "staged set", set_name, "- switching at the next boot")
+    return {"ok": True, "set": set_name,
+            "message": "set %s verified and staged; the reader switches to it at its next boot, "
+                       "and rolls back by itself unless it proves healthy" % set_name}
+
+
+async def watch_trial(app):
+    """While an update is on trial, keep it once the app is healthy (main loop
+    running, and a meter read or the broker reached). If it is not healthy
+    in time, note why and reset: the next boot rolls it back."""
+    limit_s = startup.health_s()
+    while True:
+        publisher = app.publisher
+        if app.healthy and (app.latest or (publisher is not None and publisher.connected)):
+            startup.confirm()
+            app.update = startup.status()
+            log.info("update", "set", startup.running()[1], "is healthy: kept")
+            if publisher is not None:
+                try:
+                    publisher.report_update()
+                except OSError:
+                    pass            # sent again on the next connect
+            return
+        if startup.since_boot_s() >= limit_s:
+            why = "not healthy %d s after boot: %s" % (
+                limit_s, "main loop not running" if not app.healthy
+                else "no meter read and the broker not reached")
+            log.error("update", why)
+            startup.crashed(why)
+            hw.reset("update not healthy")
+        await asyncio.sleep_ms(1000)

@@ -1,0 +1,233 @@
+"""Updates without a cable: the updater on the stand-in (unix MicroPython) stages
+signed bundles, startup.py tries them at the next boot and rolls back by itself.
+
+The reader's HTTP upload lands in firmware/web.py; until then update_route.py
+serves the same route (microdot, Basic auth, updater.receive_bundle) and
+`metereye update` is tested against it.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from deployhelp import (HERE, MICROPYTHON, Golden, World, make_tree, metereye, need_socat, read_json,
+                        set_is_consistent, set_version, snapshot, stage, wait_until, write_config)
+from metereye_tools import bundle, deploy
+from metereye_tools.broker import free_port
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory):
+    need_socat()
+    g = Golden(str(tmp_path_factory.mktemp("golden")))
+    yield g
+    g.board.remove()
+
+
+@pytest.fixture
+def boards(tmp_path):
+    made = []
+    yield made
+    for b in made:
+        b.stop()
+
+
+def _bundle(tmp_path, name, key, tree=None, health_s=None, damage=None):
+    data = bytearray(bundle.make_bundle(bundle.build_set(tree or bundle.ROOT), key, health_s))
+    if damage:
+        damage(data)
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    return str(path)
+
+
+def _listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def _state(flash):
+    return read_json(os.path.join(flash, "sets", "state.json"))
+
+
+def test_tampered_bundles_are_refused_and_nothing_is_switched(golden, tmp_path):
+    b = golden.copy(str(tmp_path / "board"))
+    flash = b.flash
+    key = golden.key()
+    assert bundle.build_set()[-1].size > 10
+
+    def flip(data):
+        data[-10] ^= 0x01           # a byte of the last file: the manifest still verifies
+
+    cases = (
+        (_bundle(tmp_path, "wrong-key.bin", bytes(32)), "HMAC does not match"),
+        (_bundle(tmp_path, "flipped.bin", key, damage=flip), "does not match its sha256"),
+        (_bundle(tmp_path, "short.bin", key, damage=lambda d: d.__delitem__(slice(-500, None))),
+         "the upload is"),
+        (_bundle(tmp_path, "garbage.bin", key, damage=lambda d: d.__setitem__(slice(0, 4), b"ZIP!")),
+         "not a metereye update bundle"),
+    )
+    state = _state(flash)
+    running = snapshot(os.path.join(flash, "sets", "a"))
+    for path, why in cases:
+        answer = stage(flash, path)
+        assert answer["ok"] is False and why in answer["message"], (path, answer)
+        assert _state(flash) == state, path                        # nothing switched
+        assert snapshot(os.path.join(flash, "sets", "a")) == running
+        assert not os.path.exists(os.path.join(flash, "sets", "b", "manifest.json")), path
+        if "HMAC" in why:
+            assert not os.path.exists(os.path.join(flash, "sets", "b")), "an HMAC failure writes nothing"
+
+    answer = stage(flash, _bundle(tmp_path, "good.bin", key, health_s=60))
+    assert answer["ok"], answer
+    st = _state(flash)
+    assert st["active"] == "a" and st["trial"] == "b" and st["tries"] == 0 and st["health_s"] == 60
+    assert set_is_consistent(flash, "b")[0]
+    assert read_json(os.path.join(flash, "update.json"))["status"] == "staged"
+
+
+def test_an_update_over_http_is_applied_and_kept_once_healthy(golden, boards, tmp_path):
+    b = golden.copy(str(tmp_path / "board"))
+    boards.append(b)
+    world = World(b.flash)
+    route = None
+    try:
+        write_config(b.flash, world.config())
+        b.start()
+        world.recorder.wait_for(lambda r: r.states(), timeout=30, what="a reading from the deployed set")
+        port = free_port()
+        route = subprocess.Popen([MICROPYTHON, os.path.join(HERE, "update_route.py"), str(port), "page-pass-1"],
+                                 cwd=b.flash, env=dict(os.environ, MICROPYPATH=".frozen:lib"),
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert "update route" in route.stdout.readline()
+        wait_until(lambda: _listening(port), 10, "the update route")
+        tree = make_tree(str(tmp_path), edits={"firmware/app.py": set_version("9.9.9-updated")})
+        env = {"METEREYE_KEYS": golden.keys}
+        host = "127.0.0.1:%d" % port
+        status, out, err = metereye("update", "--host", host, "--password", "wrong-pass", "--tree", tree,
+                                    env=env)
+        assert status == 1 and "refused the password" in out, out + err
+        status, out, err = metereye("update", "--host", host, "--password", "page-pass-1", "--tree", tree,
+                                    "--health-s", "60", env=env)
+        assert status == 0 and "accepted: set" in out, out + err
+        assert "page-pass-1" not in out + err
+        assert _state(b.flash)["trial"] == "b"
+        n = len(b.console())
+        deploy.reset_board(b.port)
+        b.wait_for("trying update", 20, n)
+        b.wait_for("is healthy: kept", 40, n)
+        st = _state(b.flash)
+        assert st["active"] == "b" and st["trial"] is None and st["previous"] == "a"
+        world.recorder.wait_for(lambda r: (world.update_status() or {}).get("status") == "updated",
+                                timeout=20, what="the update status over MQTT")
+        world.recorder.wait_for(lambda r: any('"sw_version":"9.9.9-updated"' in p.replace(" ", "")
+                                              for _, p in r.where("/config")),
+                                timeout=20, what="discovery from the new set")
+        count = len(world.recorder.states())
+        world.recorder.wait_for(lambda r: len(r.states()) > count, timeout=20, what="a reading from the new set")
+    finally:
+        if route is not None:
+            route.kill()
+            route.wait()
+        world.close()
+
+
+def test_an_update_that_raises_at_import_is_rolled_back_with_the_reason(golden, boards, tmp_path):
+    b = golden.copy(str(tmp_path / "board"))
+    boards.append(b)
+    world = World(b.flash)
+    try:
+        write_config(b.flash, world.config())
+        b.start()
+        world.recorder.wait_for(lambda r: r.states(), timeout=30, what="a reading")
+        key = golden.key()
+        # reader.py is imported once the app runs: the crash goes through app.main's handler.
+        broken = make_tree(str(tmp_path / "reader"), edits={
+            "firmware/reader.py": lambda t: t + "\nraise ImportError('broken on purpose')\n"})
+        answer = stage(b.flash, _bundle(tmp_path, "broken-reader.bin", key, tree=broken))
+        assert answer["ok"], answer
+        n = len(b.console())
+        deploy.reset_board(b.port)
+        b.wait_for("rolled back:", 40, n)
+        out = b.console()[n:]
+        assert "trying update" in out and "broken on purpose" in out
+        st = _state(b.flash)
+        assert st["active"] == "a" and st["trial"] is None
+        status = read_json(os.path.join(b.flash, "update.json"))
+        assert status["status"] == "rolled_back" and "broken on purpose" in status["reason"]
+        assert status["set"] == answer["set"]
+        world.recorder.wait_for(lambda r: (world.update_status() or {}).get("status") == "rolled_back",
+                                timeout=20, what="the roll-back reported over MQTT")
+        assert "broken on purpose" in world.update_status()["reason"]
+        count = len(world.recorder.states())
+        world.recorder.wait_for(lambda r: len(r.states()) > count, timeout=30,
+                                what="a reading from the set rolled back to")
+
+        # app.py itself failing at import is caught by startup.py in the same boot.
+        broken_app = make_tree(str(tmp_path / "app"), edits={
+            "firmware/app.py": lambda t: t + "\nraise ValueError('app broken on purpose')\n"})
+        assert stage(b.flash, _bundle(tmp_path, "broken-app.bin", key, tree=broken_app))["ok"]
+        n = len(b.console())
+        boots = b.boots()
+        deploy.reset_board(b.port)
+        b.wait_for("rolled back: failed at import: ValueError", 30, n)
+        b.wait_for("I app: metereye", 20, n)
+        assert b.boots() == boots + 1                      # no reset needed: the old set runs on
+        assert _state(b.flash)["active"] == "a"
+        world.recorder.wait_for(lambda r: "app broken on purpose" in (world.update_status() or {}).get(
+            "reason", ""), timeout=20, what="the second roll-back over MQTT")
+    finally:
+        world.close()
+
+
+def test_an_update_that_never_gets_healthy_is_rolled_back_in_time(golden, boards, tmp_path):
+    b = golden.copy(str(tmp_path / "board"))
+    boards.append(b)
+    write_config(b.flash, {"reader_id": "no-broker", "web": {"enabled": False}})
+    tree = make_tree(str(tmp_path), edits={
+        "firmware/app.py": lambda t: t.replace("self.healthy = True", "self.healthy = False")})
+    assert stage(b.flash, _bundle(tmp_path, "never-healthy.bin", golden.key(), tree=tree, health_s=10))["ok"]
+    b.start()
+    b.wait_for("rolled back:", 40)
+    status = read_json(os.path.join(b.flash, "update.json"))
+    assert status["reason"] == "not healthy 10 s after boot: main loop not running", status
+    assert _state(b.flash)["active"] == "a"
+
+
+def test_a_power_cut_at_any_step_leaves_a_bootable_reader(golden, boards, tmp_path):
+    b = golden.copy(str(tmp_path / "board"))
+    boards.append(b)
+    flash = b.flash
+    write_config(flash, {"reader_id": "power-cut", "web": {"enabled": False}})
+    key = golden.key()
+    tree = make_tree(str(tmp_path), mark=3)
+    path = _bundle(tmp_path, "update.bin", key, tree=tree, health_s=60)
+    # Power lost while the bundle is being written: the half-written set never runs.
+    proc = subprocess.Popen([MICROPYTHON, os.path.join(HERE, "stage_bundle.py"), path, "5"], cwd=flash,
+                            env=dict(os.environ, MICROPYPATH=".frozen:lib"), stdout=subprocess.DEVNULL)
+    wait_until(lambda: sum(len(f) for _, _, f in os.walk(os.path.join(flash, "sets", "b"))) >= 10,
+               30, "part of the bundle on flash")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _state(flash)["trial"] is None
+    assert not os.path.exists(os.path.join(flash, "sets", "b", "manifest.json"))
+    b.start()
+    b.wait_for("I app: metereye", 20)
+    assert "trying update" not in b.console()
+    # Power lost during the trial boot, before the new set was confirmed: the next boot rolls back.
+    assert stage(flash, path)["ok"]
+    n = len(b.console())
+    deploy.reset_board(b.port)
+    b.wait_for("trying update", 20, n)
+    b.power_cut()
+    b.wait_for("rolled back: did not report healthy", 20, n)
+    b.wait_for("I app: metereye", 20, n)
+    st = _state(flash)
+    assert st["active"] == "a" and st["trial"] is None
+    assert set_is_consistent(flash, "a")[0] and set_is_consistent(flash, "b")[0]

@@ -1,0 +1,82 @@
+"""The code set's manifest and the update bundle header (metereye.manifest).
+
+Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py).
+"""
+
+from metereye import manifest
+from metereye.manifest import ManifestError
+
+SHA_A = "a" * 64
+SHA_B = "0123456789abcdef" * 4
+FILES = [("lib/metereye/kmp.mpy", 9120, SHA_B), ("app.mpy", 5012, SHA_A)]
+
+
+def _refused(data, what):
+    try:
+        manifest.decode(data)
+    except ManifestError as e:
+        assert e.args[0] == what, e.args
+        return
+    raise AssertionError("accepted: %r" % (data,))
+
+
+def test_encode_then_decode_gives_the_files_in_path_order():
+    m = manifest.decode(manifest.encode(FILES, health_s=120))
+    assert m["files"] == [["app.mpy", 5012, SHA_A], ["lib/metereye/kmp.mpy", 9120, SHA_B]]
+    assert m["health_s"] == 120 and m["format"] == 1
+    assert m["set"] == manifest.set_id(sorted(FILES)) and len(m["set"]) == 16
+
+
+def test_the_set_id_follows_every_byte_of_the_listing():
+    base = manifest.set_id(sorted(FILES))
+    assert manifest.set_id(sorted(FILES)) == base
+    assert manifest.set_id([("app.mpy", 5013, SHA_A), FILES[0]]) != base
+    assert manifest.set_id([("app.mpy", 5012, SHA_B), FILES[0]]) != base
+    assert manifest.set_id([("apq.mpy", 5012, SHA_A), FILES[0]]) != base
+
+
+def test_paths_that_leave_the_set_are_refused():
+    for bad in ("../boot.py", "/main.py", "lib//x.mpy", "lib/./x.mpy", "lib/../../x", "a b.mpy",
+                "x\\y.mpy", "", "manifest.json", "x" * 97):
+        assert not manifest.safe_path(bad), bad
+    for good in ("app.mpy", "lib/metereye/meters/kamstrup.mpy", "lib/umqtt/simple.mpy"):
+        assert manifest.safe_path(good), good
+    text = manifest.encode(FILES).decode().replace("app.mpy", "../a.mpy")
+    _refused(text.encode(), "path")
+
+
+def test_a_changed_listing_no_longer_matches_its_set_id():
+    text = manifest.encode(FILES).decode()
+    _refused(text.replace("5012", "5011").encode(), "set")
+    _refused(text.replace(SHA_A, SHA_B).encode(), "set")
+
+
+def test_malformed_manifests_are_refused_by_what_is_wrong():
+    _refused(b"not json", "json")
+    _refused(b'{"format":2,"files":[]}', "format")
+    _refused(b'{"format":1,"files":[]}', "files")
+    _refused(b'{"format":1,"files":[["app.mpy",-1,"%s"]]}' % SHA_A.encode(), "entry")
+    _refused(b'{"format":1,"files":[["app.mpy",1,"ABC"]]}', "entry")
+    twice = '{"format":1,"files":[["a.mpy",1,"%s"],["a.mpy",1,"%s"]]}' % (SHA_A, SHA_A)
+    _refused(twice.encode(), "order")
+    unsorted = '{"format":1,"files":[["b.mpy",1,"%s"],["a.mpy",1,"%s"]]}' % (SHA_A, SHA_A)
+    _refused(unsorted.encode(), "order")
+    text = manifest.encode(FILES, health_s=5)
+    _refused(text, "health_s")
+
+
+def test_bundle_header_round_trip_and_refusals():
+    body = manifest.encode(FILES)
+    mac = bytes(range(32))
+    head = manifest.header(body, mac)
+    assert len(head) == manifest.HEADER_LEN
+    assert manifest.parse_header(head) == (len(body), mac)
+    for bad, what in ((b"MEB2" + head[4:], "header"), (head[:39], "header"),
+                      (manifest.MAGIC + b"\x00\x01\x00\x00" + mac, "size"),
+                      (manifest.MAGIC + b"\x00\x00\x00\x00" + mac, "size")):
+        try:
+            manifest.parse_header(bad)
+        except ManifestError as e:
+            assert e.args[0] == what, e.args
+        else:
+            raise AssertionError("accepted %r" % bad)
