@@ -187,3 +187,25 @@ def open_uart(spec):
 
 def open_wake(spec):
     return Wake(spec) if spec and "pin" in spec else None
+
+
+# --- the setup access point (portal.py) and the servers' address -------------
+LISTEN_HOST = "0.0.0.0"
+PORTAL_PORT = 80
+PORTAL_DNS_PORT = 53      # every name answered with the AP's address: a captive portal
+_ap = None
+
+
+def ap_open(ssid, password):
+    """Open the reader's own WPA2 access point; the address it serves on (192.168.4.1)."""
+    global _ap
+    import network
+    _ap = network.WLAN(network.AP_IF)
+    _ap.active(True)
+    _ap.config(essid=ssid, password=password, authmode=network.AUTH_WPA2_PSK)
+    return _ap.ifconfig()[0]
+
+
+def ap_close():
+    if _ap is not None:
+        _ap.active(False)

@@ -221,3 +221,28 @@ def open_uart(spec):
 
 def open_wake(spec):
     return Wake(spec) if spec and "file" in spec else None
+
+
+# --- the setup access point (portal.py) and the servers' address -------------
+# The stand-in's network is the loopback. Opening the "access point" writes
+# ap.json in the flash folder (its name and security, never its password), so
+# a test sees setup begin and end; the portal listens on 127.0.0.1.
+LISTEN_HOST = "127.0.0.1"
+PORTAL_PORT = int(os.getenv("METEREYE_PORTAL_PORT") or 8080)
+# The captive portal's DNS answers here when set (port 53 needs root on a PC).
+PORTAL_DNS_PORT = int(os.getenv("METEREYE_PORTAL_DNS_PORT") or 0)
+AP_STATE = "ap.json"
+
+
+def ap_open(ssid, password):
+    """Open the reader's own WPA2 access point; the address it serves on."""
+    with open(AP_STATE, "w") as f:
+        f.write('{"ssid": "%s", "security": "WPA2-PSK", "address": "127.0.0.1"}' % ssid)
+    return "127.0.0.1"
+
+
+def ap_close():
+    try:
+        os.remove(AP_STATE)
+    except OSError:
+        pass

@@ -3,6 +3,7 @@ and hand a checked reading on. A reading is complete and checked (CRC/BCC) or
 it is not handed on at all."""
 
 import time
+from binascii import hexlify
 
 import asyncio
 import hw
@@ -49,7 +50,8 @@ class MeterReader:
                 "state": s.state, "sessions_today": s.sessions_today, "budget": s.budget,
                 "errors": self.errors, "info_flags": self.info_flags,
                 "last_read": self.last_read_t, "next_s": s.next_s,
-                "last_frame_hex": " ".join("%02X" % b for b in self.last_raw[-160:])}
+                # hexlify: 1.3 KB of heap where a join of 160 small strings took 13 KB (64-bit)
+                "last_frame_hex": hexlify(self.last_raw[-160:], " ").decode().upper()}
 
     def classes(self, key):
         """(device_class, state_class, flags) of one of this meter's keys, for discovery."""

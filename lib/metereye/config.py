@@ -11,7 +11,7 @@ through `validate()` (ANSWERS 19). A configuration is plain JSON data:
                  "interval_s": 3600, "times": [], "budget": 48,
                  "wake": {"pin": 25, "pulse_ms": 300}}],
      "store": {"max_readings": 2000},
-     "web": {"password": "…"},
+     "web": {"enabled": true, "port": 80, "password": "…"},
      "allow_write": false}
 
 On the unix port a meter's line is `"port": "/dev/pts/3"` or `"tcp:127.0.0.1:7000"`
@@ -34,7 +34,9 @@ def defaults():
                  "topic_prefix": "metereye", "discovery_prefix": "homeassistant"},
         "meters": [],
         "store": {"max_readings": 2000},
-        "web": {"password": "", "enabled": False, "port": 80},
+        # The reader's page (firmware/web.py). An empty password falls back to the
+        # device's setup password (the access point's, printed on the console).
+        "web": {"password": "", "enabled": True, "port": 80},
         "allow_write": False,
         "test_intervals": False,
     }
@@ -150,16 +152,64 @@ def validate(given):
                      for i, m in enumerate(cfg["meters"])]
     _int(cfg["store"]["max_readings"], "store.max_readings", 10, 20000)
     _text(cfg["web"]["password"], "web.password", 64)
+    # It guards every change over an unencrypted LAN: too short is guessed.
+    _need(not cfg["web"]["password"] or len(cfg["web"]["password"]) >= 8, "web.password",
+          "at least 8 characters (or empty: the device's setup password)")
     _need(isinstance(cfg["web"]["enabled"], bool), "web.enabled", "true or false")
     _int(cfg["web"]["port"], "web.port", 1, 65535)
     _need(isinstance(cfg["allow_write"], bool), "allow_write", "true or false")
     return cfg
 
 
+SET = "(set)"      # what a secret shows as: never its value
+
+
+def with_changes(cfg, changes):
+    """The configuration after a change from the page or the API, not yet validated.
+
+    Objects merge into the current one and lists replace theirs, so a partial
+    change ({"mqtt": {"topic_prefix": "x"}}) keeps the rest. A secret left out,
+    empty or "(set)" keeps its value (the page never has it to send back);
+    null clears it. Items of a replaced list keep secrets by position.
+    """
+    _need(isinstance(changes, dict), "config", "a JSON object")
+    out = _copy(cfg)
+    _keep_secrets(changes, cfg)
+    return _merge(out, changes)
+
+
+def _copy(value):
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _keep_secrets(new, old):
+    if isinstance(new, dict) and isinstance(old, dict):
+        for key in SECRET_KEYS:
+            if key in new:
+                if new[key] is None:
+                    new[key] = ""
+                elif new[key] in ("", SET) and key in old:
+                    new[key] = old[key]
+        for key, value in new.items():
+            if key not in SECRET_KEYS and key in old:
+                _keep_secrets(value, old[key])
+    elif isinstance(new, list) and isinstance(old, list):
+        for i in range(min(len(new), len(old))):
+            if isinstance(new[i], dict) and isinstance(old[i], dict):
+                for key in SECRET_KEYS:
+                    if key not in new[i] and key in old[i]:
+                        new[i][key] = old[i][key]
+            _keep_secrets(new[i], old[i])
+
+
 def redacted(cfg):
     """A copy safe to print or serve: every secret replaced by a marker of whether it is set."""
     if isinstance(cfg, dict):
-        return {k: (("(set)" if v else "") if k in SECRET_KEYS else redacted(v)) for k, v in cfg.items()}
+        return {k: ((SET if v else "") if k in SECRET_KEYS else redacted(v)) for k, v in cfg.items()}
     if isinstance(cfg, list):
         return [redacted(v) for v in cfg]
     return cfg
