@@ -153,7 +153,7 @@ def _forget(*names):
         if parent in sys.modules:      # the package holds its submodules as attributes
             try:
                 delattr(sys.modules[parent], child)
-            except AttributeError:
+            except (AttributeError, KeyError):   # MicroPython raises KeyError here
                 pass
     gc.collect()
 

@@ -104,6 +104,10 @@ def build_set(tree=ROOT, deps=DEPS):
     for rel, src in _sources(os.path.join(tree, "firmware")):
         if rel not in SOURCE_ONLY and rel != BOOT_SELECTOR:
             files.append(_entry(rel[:-3] + ".mpy", compile_file(src, rel), "firmware"))
+    www = os.path.join(tree, "firmware", "www")
+    for name in sorted(os.listdir(www)) if os.path.isdir(www) else ():
+        # The page, served from flash beside web.mpy (web.py looks there).
+        files.append(_entry("www/" + name, os.path.join(www, name), "firmware"))
     for rel, src in _sources(os.path.join(tree, "lib")):
         files.append(_entry("lib/" + rel[:-3] + ".mpy", compile_file(src, rel), "lib"))
     for rel, src in _sources(deps):
