@@ -5,9 +5,6 @@ import json
 import time
 from decimal import Decimal
 
-import pytest
-
-from fwhelp import Rig, need_mosquitto
 
 WRITING_KMP = {0x09, 0x11, 0x9C}
 
@@ -21,23 +18,6 @@ HA_ACCEPTS = {
     "duration": {"h", "d", "min", "s"},
     "signal_strength": {"dBm"},
 }
-
-
-@pytest.fixture
-def rig(request):
-    need_mosquitto()
-    made = []
-
-    def make(**kw):
-        r = Rig(**kw)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
-            print(r.console()[-4000:])
-        r.close()
 
 
 def _seqs(states):

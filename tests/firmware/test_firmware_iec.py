@@ -9,10 +9,6 @@ import re
 import sys
 from decimal import Decimal
 
-import pytest
-
-from fwhelp import Rig, need_mosquitto
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from vectors import vectors  # noqa: E402
 
@@ -31,22 +27,6 @@ def _raw_states(rec):
 
 def _configs(rec):
     return {t: json.loads(p) for t, p in rec.where("/config")}
-
-
-@pytest.fixture
-def rig(request):
-    need_mosquitto()
-    made = []
-
-    def make(**kw):
-        r = Rig(**kw)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        print(r.console()[-3000:])
-        r.close()
 
 
 def test_mode_c_meter_energy_published_exactly_with_energy_classes(rig):
