@@ -139,6 +139,15 @@ class _Push:
         self.errors = 0
 
 
+async def _line_failed(reader, err, wait_ms):
+    """Count and log a failed line, close it, wait; None: the caller reopens it later."""
+    reader.errors += 1
+    log.error(reader.meter_id, "line", err)
+    reader.close()
+    await asyncio.sleep_ms(wait_ms)
+    return None
+
+
 async def run_push(reader):
     """Listen to a pushing meter on reader's UART for good; each time the schedule
     says so (reader.spec["interval_s"], "read now"), hand on the newest telegram
@@ -161,20 +170,12 @@ async def run_push(reader):
                 uart = reader._open()
                 uart.configure(baud, framing)
             except OSError as e:
-                reader.errors += 1
-                log.error(reader.meter_id, "line", e)
-                reader.close()
-                uart = None
-                await asyncio.sleep_ms(5000)
+                uart = await _line_failed(reader, e, 5000)
                 continue
         try:
             data = uart.read()
         except OSError as e:          # the line itself failed: reopen it later
-            reader.errors += 1
-            log.error(reader.meter_id, "line", e)
-            reader.close()
-            uart = None
-            await asyncio.sleep_ms(1000)
+            uart = await _line_failed(reader, e, 1000)
             continue
         if data:
             try:

@@ -4,44 +4,14 @@
 Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py).
 """
 
+from iechelp import (xor as _xor, readout as _readout, chunked as _chunked, decoded as _decoded)
+
 import gc
 
 from vectors import vectors, wire
 
 from metereye import iec, iec_json, obis
 from metereye.errors import FrameError, WriteRefused
-
-
-# --- independent oracles (not the code under test) --------------------------
-
-def _xor(data):
-    acc = 0
-    for b in data:
-        acc ^= b
-    return acc
-
-
-def _readout(ident, lines, request=b""):
-    """request + identification + STX lines "!" CR LF ETX BCC, BCC computed here."""
-    block = "".join(line + "\r\n" for line in lines) + "!\r\n\x03"
-    block = block.encode()
-    return request + ident.encode() + b"\r\n\x02" + block + bytes((_xor(block),))
-
-
-def _chunked(data, size):
-    reader = iec.IecReader()
-    events = []
-    for i in range(0, len(data), size):
-        events.extend(reader.feed(data[i:i + size]))
-    events.extend(reader.finish())
-    return events, reader
-
-
-def _decoded(data, size=None):
-    if size is None:
-        return iec_json.decode(data)[0]
-    events, reader = _chunked(data, size)
-    return iec_json.decode_events(events, reader.skipped)[0]
 
 
 def _objects(d):
