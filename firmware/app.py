@@ -143,6 +143,10 @@ class App:
                 if hw.PLATFORM != "unix" and not hw.clock_set() and self.address:
                     await hw.sync_clock(log)
                 log.info("app", "heap", gc.mem_alloc(), "free", gc.mem_free(), "live peak", self.heap_peak)
+        if self.web is not None:
+            # Closed while the loop still runs: after run() returns, the server's
+            # task never runs again and its socket would keep the port taken.
+            await self.web.stop()
 
 
 def _forget(*names):

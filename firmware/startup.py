@@ -196,5 +196,8 @@ def crashed(reason):
 
 
 def status():
-    """The last update's outcome (update.json) for MQTT and the page, or None."""
+    """The last update's outcome (update.json) for MQTT and the page, or None;
+    while this boot tries an update, that."""
+    if _trial:
+        return {"status": "trial", "set": set_id(_slot), "health_s": _health_s}
     return load(STATUS)

@@ -11,6 +11,8 @@ page and settings with its own answers behind routes().
     POST /api/config        change settings (password), saved, then applied
     POST /api/read          read a meter now (within its budget)
     POST /api/echo-test     the head's self-test on a meter's line
+    POST /api/update        an update bundle (password), staged by updater.py;
+                            the reader then resets to try it
 
 Auth: HTTP Basic on every change (README "The reader's page" argues it);
 the user name is ignored. POSTs take JSON only, which a cross-site form
@@ -20,6 +22,8 @@ Memory: the page is a file streamed in 1 KB pieces, never a string in RAM,
 and /api/history streams its file. Bounds microdot does not set itself (an
 endless line, endless headers, a client that never finishes, many clients)
 are set here: HEAD_MAX + BODY_MAX bytes, REQUEST_MS, MAX_CONNECTIONS.
+The update upload alone may be larger (UPDATE_MAX) and slower (UPDATE_MS):
+its body is never in RAM, updater.py reads it 1 KB at a time into flash.
 """
 
 import binascii
@@ -27,6 +31,7 @@ import gc
 import hashlib
 import json
 import os
+import sys
 
 import asyncio
 import hw
@@ -41,6 +46,9 @@ MAX_CONNECTIONS = 4      # each costs ~1-2 KB of heap while open
 FAIL_DELAY_MS = 1000     # after a wrong password: a guesser gets a few tries a second
 RESTART_DELAY_MS = 300   # lets the answer leave before the app stops
 ECHO_TIMEOUT_MS = 15000  # an echo test waits for a running session to end first
+UPDATE_PATH = b"/api/update"
+UPDATE_MAX = 400 * 1024  # a bundle is ~120 KB today; room for growth, not for flooding flash
+UPDATE_MS = 180000       # flash writes at ~20-50 KB/s, over a weak WiFi link
 PAGE = "www/index.html"
 KEY_FILE = "setup.key"   # 16 random bytes: with the chip id, the setup password
 
@@ -93,6 +101,21 @@ class _Bounded:
         self._buf = b""
         self._head = 0
         self.cut = False
+        self.upload = False
+        self._error = None
+
+    async def request_line(self):
+        """Read the request line ahead, so that the server knows an upload
+        (a longer deadline, a larger body) before microdot parses the request;
+        readline() hands the line on as if unread."""
+        try:
+            line = await self.readline()
+        except ValueError as e:
+            self._error = e             # raised again to microdot, which answers 400
+            return
+        self._buf = line + self._buf
+        self._head = 0
+        self.upload = line.startswith(b"POST " + UPDATE_PATH + b" ")
 
     async def _more(self):
         data = await self._s.read(256)
@@ -105,6 +128,8 @@ class _Bounded:
         return ValueError(why)
 
     async def readline(self):
+        if self._error is not None:
+            raise self._error
         while True:
             i = self._buf.find(b"\n")
             if i >= 0:
@@ -114,7 +139,8 @@ class _Bounded:
                     raise self._over("request head too long")
                 if line[:15].lower() == b"content-length:":
                     try:
-                        self.cut = int(line[15:]) > BODY_MAX    # microdot answers 413 unread
+                        # Over the limit, microdot answers 413 and leaves the body unread.
+                        self.cut = int(line[15:]) > (UPDATE_MAX if self.upload else BODY_MAX)
                     except ValueError:
                         pass
                 return line
@@ -134,8 +160,12 @@ class _Bounded:
         return data
 
     async def read(self, n=-1):
+        """Up to n bytes (all there are for n < 0): what came in with the head first."""
         if self._buf:
-            data, self._buf = self._buf, b""
+            if n < 0 or n >= len(self._buf):
+                data, self._buf = self._buf, b""
+            else:
+                data, self._buf = self._buf[:n], self._buf[n:]
             return data
         return await self._s.read(n)
 
@@ -178,7 +208,9 @@ class Server(Microdot):
         self.open += 1
         bounded = _Bounded(reader)
         try:
-            await asyncio.wait_for_ms(Microdot.handle_request(self, bounded, _Writer(writer)), REQUEST_MS)
+            await asyncio.wait_for_ms(bounded.request_line(), REQUEST_MS)
+            await asyncio.wait_for_ms(Microdot.handle_request(self, bounded, _Writer(writer)),
+                                      UPDATE_MS if bounded.upload else REQUEST_MS)
             if bounded.cut:
                 await self._drain(reader)
         except (asyncio.TimeoutError, OSError):
@@ -189,6 +221,11 @@ class Server(Microdot):
                 await writer.aclose()
             except OSError:
                 pass
+
+    async def dispatch_request(self, req):
+        if req is not None and req.method == "POST" and req.path == "/api/update":
+            req.max_content_length = UPDATE_MAX     # this request's own limit; the class's stays
+        return await Microdot.dispatch_request(self, req)
 
     async def _drain(self, reader):
         # Closing a socket with unread bytes makes the kernel send a reset,
@@ -446,10 +483,13 @@ class _Page:
 
     async def apply(self):
         await asyncio.sleep_ms(RESTART_DELAY_MS)
-        # Closed here, in the loop: after App.run returns, the server's task
-        # never runs again and its socket would hold the port (EADDRINUSE).
+        self.app.restart()          # App.run stops the server before it returns
+
+    async def reboot(self, why):
+        """Reset the reader once the answer has left: the boot tries the staged set."""
+        await asyncio.sleep_ms(RESTART_DELAY_MS)
         await self.web.stop()
-        self.app.restart()
+        hw.reset(why)
 
     def status(self):
         from app import VERSION
@@ -593,6 +633,53 @@ def _page_routes(srv, page):
             return _error(500, "the line could not be opened", detail=repr(e))
         return {"meter": r.meter_id, "outcome": result.outcome, "advice": result.advice,
                 "received_hex": binascii.hexlify(result.received[:64], " ").decode().upper()}
+
+
+    @srv.post("/api/update")
+    async def update(req):
+        body = _Counted(req.stream, req.content_length)
+        if not _password_ok(req, page.password()):
+            await body.discard()        # read, so that the client gets our 401, not a reset
+            return await _refused()
+        kind = (req.content_type or "").split(";")[0].strip()
+        if kind != "application/octet-stream":
+            # Not a type a cross-site form can send: no upload rides on a cached password.
+            await body.discard()
+            return _error(415, "send the bundle as application/octet-stream "
+                               "(`metereye update --host`, or the page's upload)")
+        if not req.content_length:
+            return {"ok": False, "message": "the request holds no bundle"}, 400
+        loaded = "updater" in sys.modules
+        import updater
+        result = await updater.receive_bundle(body, req.content_length)
+        await body.discard()            # a refused bundle's rest
+        if not result["ok"]:
+            if not loaded:
+                from app import _forget
+                _forget("updater")
+            return result, 400
+        result["restarting"] = True
+        asyncio.create_task(page.reboot("update staged"))
+        return result
+
+
+class _Counted:
+    """The upload's body, counted as it is read: what the updater leaves
+    unread of a refused bundle is read and dropped, up to Content-Length."""
+
+    def __init__(self, stream, length):
+        self._s = stream
+        self.left = length
+
+    async def read(self, n):
+        data = await self._s.read(min(n, self.left)) if self.left > 0 else b""
+        self.left -= len(data)
+        return data
+
+    async def discard(self):
+        while self.left > 0:
+            if not await self.read(512):
+                return
 
 
 def _counter_test(app):

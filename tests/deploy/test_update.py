@@ -1,15 +1,18 @@
 """Updates without a cable: the updater on the stand-in (unix MicroPython) stages
 signed bundles, startup.py tries them at the next boot and rolls back by itself.
 
-The reader's HTTP upload lands in firmware/web.py; until then update_route.py
-serves the same route (microdot, Basic auth, updater.receive_bundle) and
-`metereye update` is tested against it.
+`metereye update` pushes bundles to the reader's own page (firmware/web.py,
+POST /api/update); other tests hand a bundle to the updater directly
+(stage_bundle.py), as the route does, to cut the power at chosen moments.
 """
 
+import base64
+import json
 import os
 import signal
 import socket
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -17,6 +20,8 @@ from deployhelp import (HERE, MICROPYTHON, Golden, World, make_tree, metereye, n
                         set_is_consistent, set_version, snapshot, stage, wait_until, write_config)
 from metereye_tools import bundle, deploy
 from metereye_tools.broker import free_port
+
+PAGE_PASSWORD = "page-pass-1"
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +47,6 @@ def _bundle(tmp_path, name, key, tree=None, health_s=None, damage=None):
     path = tmp_path / name
     path.write_bytes(bytes(data))
     return str(path)
-
-
-def _listening(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def _state(flash):
@@ -92,36 +89,82 @@ def test_tampered_bundles_are_refused_and_nothing_is_switched(golden, tmp_path):
     assert read_json(os.path.join(flash, "update.json"))["status"] == "staged"
 
 
+def _page_config(world, port):
+    return world.config(web={"enabled": True, "port": port, "password": PAGE_PASSWORD})
+
+
+def _status(port):
+    """The reader's page: GET /api/status, or None while it does not answer."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/status" % port, timeout=5) as f:
+            return json.loads(f.read())
+    except OSError:
+        return None
+
+
+def _post_in_one_write(port, data):
+    head = ("POST /api/update HTTP/1.1\r\nHost: reader\r\nContent-Type: application/octet-stream\r\n"
+            "Authorization: Basic %s\r\nContent-Length: %d\r\n\r\n"
+            % (base64.b64encode(b"u:" + PAGE_PASSWORD.encode()).decode(), len(data))).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(head + data)
+        answer = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
 def test_an_update_over_http_is_applied_and_kept_once_healthy(golden, boards, tmp_path):
     b = golden.copy(str(tmp_path / "board"))
     boards.append(b)
     world = World(b.flash)
-    route = None
+    port = free_port()
+    host = "127.0.0.1:%d" % port
     try:
-        write_config(b.flash, world.config())
+        write_config(b.flash, _page_config(world, port))
         b.start()
         world.recorder.wait_for(lambda r: r.states(), timeout=30, what="a reading from the deployed set")
-        port = free_port()
-        route = subprocess.Popen([MICROPYTHON, os.path.join(HERE, "update_route.py"), str(port), "page-pass-1"],
-                                 cwd=b.flash, env=dict(os.environ, MICROPYPATH=".frozen:lib"),
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert "update route" in route.stdout.readline()
-        wait_until(lambda: _listening(port), 10, "the update route")
+        wait_until(lambda: _status(port), 20, "the reader's page")
+        state = _state(b.flash)
+        boots = b.boots()
+        key = golden.key()
+
+        # Refused over HTTP, each with its reason; the reader runs on, nothing switched.
+        def flip(data):
+            data[-10] ^= 0x01
+        for data, why in ((_bundle(tmp_path, "wrong-key.bin", bytes(32)), "HMAC does not match"),
+                          (_bundle(tmp_path, "flipped.bin", key, damage=flip), "does not match its sha256")):
+            with open(data, "rb") as f:
+                data = f.read()
+            ok, message = bundle.push(host, PAGE_PASSWORD, data)
+            assert not ok and why in message, message
+            # The same with the head and the bundle's first bytes in one packet, as a browser sends them.
+            status, answer = _post_in_one_write(port, data)
+            assert status == 400 and why in answer["message"], answer
+            assert _state(b.flash) == state
+            assert not os.path.exists(os.path.join(b.flash, "sets", "b", "manifest.json"))
         tree = make_tree(str(tmp_path), edits={"firmware/app.py": set_version("9.9.9-updated")})
         env = {"METEREYE_KEYS": golden.keys}
-        host = "127.0.0.1:%d" % port
         status, out, err = metereye("update", "--host", host, "--password", "wrong-pass", "--tree", tree,
                                     env=env)
         assert status == 1 and "refused the password" in out, out + err
-        status, out, err = metereye("update", "--host", host, "--password", "page-pass-1", "--tree", tree,
+        assert _state(b.flash) == state and b.boots() == boots
+        assert _status(port)["reader"]["version"] != "9.9.9-updated"      # still serving, the old set
+
+        n = len(b.console())
+        status, out, err = metereye("update", "--host", host, "--password", PAGE_PASSWORD, "--tree", tree,
                                     "--health-s", "60", env=env)
         assert status == 0 and "accepted: set" in out, out + err
-        assert "page-pass-1" not in out + err
-        assert _state(b.flash)["trial"] == "b"
-        n = len(b.console())
-        deploy.reset_board(b.port)
+        assert PAGE_PASSWORD not in out + err
+        # The reader resets itself once it has answered, and tries the new set.
+        b.wait_for("restarting: update staged", 20, n)
         b.wait_for("trying update", 20, n)
         b.wait_for("is healthy: kept", 40, n)
+        assert b.boots() == boots + 1
         st = _state(b.flash)
         assert st["active"] == "b" and st["trial"] is None and st["previous"] == "a"
         world.recorder.wait_for(lambda r: (world.update_status() or {}).get("status") == "updated",
@@ -129,12 +172,12 @@ def test_an_update_over_http_is_applied_and_kept_once_healthy(golden, boards, tm
         world.recorder.wait_for(lambda r: any('"sw_version":"9.9.9-updated"' in p.replace(" ", "")
                                               for _, p in r.where("/config")),
                                 timeout=20, what="discovery from the new set")
+        wait_until(lambda: (_status(port) or {}).get("reader", {}).get("version") == "9.9.9-updated", 20,
+                   "the page served by the new set")
+        assert _status(port)["reader"]["update"]["status"] == "updated"
         count = len(world.recorder.states())
         world.recorder.wait_for(lambda r: len(r.states()) > count, timeout=20, what="a reading from the new set")
     finally:
-        if route is not None:
-            route.kill()
-            route.wait()
         world.close()
 
 
@@ -142,18 +185,20 @@ def test_an_update_that_raises_at_import_is_rolled_back_with_the_reason(golden, 
     b = golden.copy(str(tmp_path / "board"))
     boards.append(b)
     world = World(b.flash)
+    port = free_port()
     try:
-        write_config(b.flash, world.config())
+        write_config(b.flash, _page_config(world, port))
         b.start()
         world.recorder.wait_for(lambda r: r.states(), timeout=30, what="a reading")
         key = golden.key()
         # reader.py is imported once the app runs: the crash goes through app.main's handler.
         broken = make_tree(str(tmp_path / "reader"), edits={
             "firmware/reader.py": lambda t: t + "\nraise ImportError('broken on purpose')\n"})
-        answer = stage(b.flash, _bundle(tmp_path, "broken-reader.bin", key, tree=broken))
-        assert answer["ok"], answer
         n = len(b.console())
-        deploy.reset_board(b.port)
+        with open(_bundle(tmp_path, "broken-reader.bin", key, tree=broken), "rb") as f:
+            ok, message = bundle.push("127.0.0.1:%d" % port, PAGE_PASSWORD, f.read())
+        assert ok, message
+        answer = {"set": message.split()[1]}           # "set ID verified and staged; ..."
         b.wait_for("rolled back:", 40, n)
         out = b.console()[n:]
         assert "trying update" in out and "broken on purpose" in out
@@ -165,6 +210,9 @@ def test_an_update_that_raises_at_import_is_rolled_back_with_the_reason(golden, 
         world.recorder.wait_for(lambda r: (world.update_status() or {}).get("status") == "rolled_back",
                                 timeout=20, what="the roll-back reported over MQTT")
         assert "broken on purpose" in world.update_status()["reason"]
+        wait_until(lambda: _status(port), 20, "the page of the set rolled back to")
+        shown = _status(port)["reader"]["update"]
+        assert shown["status"] == "rolled_back" and "broken on purpose" in shown["reason"], shown
         count = len(world.recorder.states())
         world.recorder.wait_for(lambda r: len(r.states()) > count, timeout=30,
                                 what="a reading from the set rolled back to")

@@ -23,6 +23,9 @@ BAD = (
     ("bytes that are not UTF-8", b"GET /\xff\xfe HTTP/1.1\r\n\r\n", 400),
     ("an unknown path", b"GET /etc/passwd HTTP/1.1\r\n\r\n", 404),
     ("a method the path does not take", b"DELETE /api/config HTTP/1.1\r\n\r\n", 405),
+    ("an upload over its own, larger limit", b"POST /api/update HTTP/1.1\r\nContent-Type: application/octet-stream\r\n"
+                                             b"Content-Length: 10000000\r\n\r\n" + b"\0" * 8000, 413),
+    ("the update key (never served)", b"GET /update.key HTTP/1.1\r\n\r\n", 404),
     ("a body shorter than announced", b"POST /api/read HTTP/1.1\r\nContent-Type: application/json\r\n"
                                       b"Content-Length: 50\r\n\r\n{}", 400),
 )
@@ -80,6 +83,34 @@ def test_bad_json_and_wrong_content_type_are_refused_with_reasons(reader):
     answer = r.http.post("/api/echo-test", {"meter": "no-such-meter"})
     assert answer.status == 404
     _still_serving(r)
+
+
+def test_the_update_upload_refuses_with_reasons_and_reads_what_it_refuses(reader):
+    """The route's own answers; staging is tested on a deployed reader (tests/deploy).
+    Bodies of 200 KB, over the 4 KB other routes take: each refusal reaches the
+    client as an answer, not as a connection reset from unread bytes."""
+    r = reader()
+    pw = SECRETS["web"]
+    bundle = bytes(range(256)) * 800
+    octets = {"Content-Type": "application/octet-stream"}
+    answer = r.http.request("POST", "/api/update", bundle, octets)
+    assert answer.status == 401 and "password" in answer.json()["error"]
+    answer = r.http.request("POST", "/api/update", bundle, octets, password="not-the-password")
+    assert answer.status == 401
+    # A cross-site form can send text/plain or a multipart form without asking; not a bundle.
+    answer = r.http.request("POST", "/api/update", bundle, {"Content-Type": "text/plain"}, pw)
+    assert answer.status == 415 and "octet-stream" in answer.json()["error"]
+    answer = r.http.request("POST", "/api/update", b"", octets, pw)
+    assert (answer.status, answer.json()) == (400, {"ok": False, "message": "the request holds no bundle"})
+    # This reader runs from the repo's tree, not from a deployed set: nothing to update.
+    answer = r.http.request("POST", "/api/update", bundle, octets, pw)
+    assert answer.status == 400 and answer.json()["ok"] is False
+    assert "not installed with `metereye deploy`" in answer.json()["message"]
+    # The other routes keep their 4 KB limit.
+    answer = r.http.request("POST", "/api/config", b"{" + b" " * 6000 + b"}", {"Content-Type": "application/json"}, pw)
+    assert answer.status == 413
+    _still_serving(r)
+    assert "Traceback" not in r.console()
 
 
 def test_a_client_that_never_finishes_is_cut_off_and_others_are_served_meanwhile(reader):

@@ -1,5 +1,6 @@
 """Benchmark: the device set's size, a full, an incremental and an unchanged
-`metereye deploy` to the unix-port stand-in, and the update bundle's size.
+`metereye deploy` to the unix-port stand-in, the update bundle's size, and an
+update pushed over HTTP to the deployed reader's page until it keeps the new set.
 
     .venv/bin/python tools/bench/deploy_bench.py
 
@@ -10,8 +11,10 @@ line: mpremote sends each 256-byte chunk as a bytes literal in an exec, and a
 byte takes 87 µs at 115200 Bd 8N1.
 """
 
+import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 
@@ -19,6 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 from metereye_tools import bundle, deploy  # noqa: E402
+from metereye_tools.broker import free_port, start_broker  # noqa: E402
 from metereye_tools.standin import StandIn, socat_path  # noqa: E402
 
 
@@ -51,6 +55,42 @@ def changed_tree(base):
     with open(os.path.join(tree, "firmware", "log.py"), "a") as f:
         f.write("\n_BENCH_CHANGE = 1\n")
     return tree
+
+
+def timed_update(board):
+    """`metereye update`'s push to the deployed reader's page, until it keeps the new set."""
+    broker = start_broker()
+    port = free_port()
+    password = "bench-password"
+    try:
+        with open(os.path.join(board.flash, "config.json"), "w") as f:
+            json.dump({"reader_id": "bench", "mqtt": {"host": broker.host, "port": broker.port},
+                       "web": {"enabled": True, "port": port, "password": password}}, f)
+        n = len(board.console())
+        deploy.reset_board(board.port)
+        board.wait_for("web: page on port", 30, n)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:          # logged as the server task starts: wait for it to listen
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        with open(os.path.join(board.flash, "update.key")) as f:
+            key = bytes.fromhex(f.read().strip())
+        data = bundle.make_bundle(bundle.build_set(), key)      # this checkout: not the running set
+        n = len(board.console())
+        start = time.monotonic()
+        ok, message = bundle.push("127.0.0.1:%d" % port, password, data)
+        staged = time.monotonic() - start
+        if not ok:
+            print("update over HTTP: refused:", message)
+            return
+        board.wait_for("is healthy: kept", 120, n)
+        print("update over HTTP to the stand-in's page: %s sent, verified and staged in %.2f s, "
+              "new set kept %.1f s after the upload began" % (kb(len(data)), staged, time.monotonic() - start))
+    finally:
+        broker.close()
 
 
 def main():
@@ -86,6 +126,7 @@ def main():
                 name, seconds, files_sent, kb(0 if idle else plan.bytes_sent()),
                 " (%d copied on the board)" % len(plan.copies) if plan.copies and not idle else "",
                 format(wire, ","), wire * 10 / 115200))
+        timed_update(board)
     finally:
         board.remove()
         shutil.rmtree(base, ignore_errors=True)
