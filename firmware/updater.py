@@ -7,7 +7,8 @@ is not running. The HMAC over the manifest, keyed by update.key (written by
 sha256 is checked as it is written. Only then is the set marked as a trial for
 the next boot. startup.py switches to it and rolls it back by itself unless
 watch_trial() sees the app healthy in time. Nothing here switches the running
-set, so a refused or torn upload leaves the reader as it was.
+set, so a refused or torn upload leaves the reader as it was. A bundle signed
+no later than the last one staged (manifest "issued") is a replay: refused.
 
 Imported only when a bundle arrives or an update is on trial (STYLE R13).
 """
@@ -25,6 +26,7 @@ from metereye import manifest
 from metereye.hmac import compare_digest, digest
 
 KEY = "update.key"
+SEEN = "update.seen"        # the `issued` of the last bundle staged: older ones are replays
 CHUNK = 1024                # bytes read and written at a time: one small buffer on the heap
 READ_TIMEOUT_MS = 10000     # a stalled upload gives up rather than hold the handler forever
 SPARE_BYTES = 16384         # flash left free after staging, for the queue and the config
@@ -79,6 +81,20 @@ def _key():
             return unhexlify(f.read().strip())
     except (OSError, ValueError):
         return None
+
+
+def _last_issued():
+    try:
+        with open(SEEN) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return -1
+
+
+def _note_issued(issued):
+    with open(SEEN + ".tmp", "w") as f:
+        f.write(str(issued))
+    os.rename(SEEN + ".tmp", SEEN)
 
 
 async def _read(stream, n):
@@ -142,6 +158,13 @@ async def _stage(stream, length):
         m = manifest.decode(body)
     except manifest.ManifestError as e:
         raise Refused("not a valid bundle (%s: %s)" % (e.args[0], e.args[1]))
+    issued, last = m.get("issued"), _last_issued()
+    if issued is None:
+        raise Refused("the bundle carries no signing time: make it again with this version of `metereye update`")
+    if issued <= last:
+        raise Refused("the bundle was signed at %d ms, not after the last one this reader staged (%d ms): "
+                      "an old bundle sent again is refused. Make a new one with `metereye update` (and "
+                      "check that PC's clock); a deploy by cable of a new set clears the record" % (issued, last))
     files = m["files"]
     total = sum(e[1] for e in files)
     if manifest.HEADER_LEN + size + total != length:
@@ -174,6 +197,7 @@ async def _stage(stream, length):
     with open(base + "/" + manifest.NAME + ".tmp", "wb") as f:
         f.write(body)
     os.rename(base + "/" + manifest.NAME + ".tmp", base + "/" + manifest.NAME)
+    _note_issued(issued)        # before the switch: a power cut after it can only refuse a replay
     # No "previous": the set that was there is gone, overwritten by this one.
     startup.save(startup.STATE, {"active": running, "trial": slot, "tries": 0,
                                  "health_s": m.get("health_s") or startup.HEALTH_S})

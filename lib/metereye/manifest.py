@@ -9,7 +9,10 @@ on the board), `metereye update` and the reader's updater:
 `set` names the set. It is the first 16 hex digits of the sha256 over one
 "path size sha256\\n" line per file, in path order, so two builds of the same
 sources get the same name. `health_s` (bundles only) is how long the new set
-has to prove healthy before the reader rolls it back.
+has to prove healthy before the reader rolls it back. `issued` (bundles only)
+is when the bundle was signed, in milliseconds since 1970 on the signing PC's
+clock: a reader stages only bundles issued after the last one it staged, so a
+signed bundle captured on the LAN cannot be sent again to bring back an old set.
 
 A bundle is a 40-byte header, then the manifest, then each file's bytes in
 manifest order:
@@ -67,7 +70,7 @@ def set_id(files):
     return hexlify(h.digest()).decode()[:16]
 
 
-def encode(files, health_s=None):
+def encode(files, health_s=None, issued=None):
     """The manifest's bytes for (path, size, sha256 hex) entries, sorted by path."""
     files = sorted(files)
     for path, size, sha in files:
@@ -78,6 +81,8 @@ def encode(files, health_s=None):
     parts = ['{"format":%d,"set":"%s"' % (FORMAT, set_id(files))]
     if health_s is not None:
         parts.append(',"health_s":%d' % health_s)
+    if issued is not None:
+        parts.append(',"issued":%d' % issued)
     parts.append(',"files":[')
     parts.append(",".join('["%s",%d,"%s"]' % e for e in files))
     parts.append("]}")
@@ -120,6 +125,9 @@ def decode(data):
     health = m.get("health_s")
     if health is not None and not (isinstance(health, int) and 10 <= health <= 86400):
         raise ManifestError("health_s", health)
+    issued = m.get("issued")
+    if issued is not None and not (isinstance(issued, int) and issued >= 0):
+        raise ManifestError("issued", issued)
     if m.get("set") != set_id(files):
         raise ManifestError("set", m.get("set"))
     return m

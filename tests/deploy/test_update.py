@@ -148,6 +148,8 @@ def test_an_update_over_http_is_applied_and_kept_once_healthy(golden, boards, tm
             assert _state(b.flash) == state
             assert not os.path.exists(os.path.join(b.flash, "sets", "b", "manifest.json"))
         tree = make_tree(str(tmp_path), edits={"firmware/app.py": set_version("9.9.9-updated")})
+        with open(_bundle(tmp_path, "signed-earlier.bin", key), "rb") as f:
+            signed_earlier = f.read()      # valid, and older than what the reader stages next
         env = {"METEREYE_KEYS": golden.keys}
         status, out, err = metereye("update", "--host", host, "--password", "wrong-pass", "--tree", tree,
                                     env=env)
@@ -177,6 +179,12 @@ def test_an_update_over_http_is_applied_and_kept_once_healthy(golden, boards, tm
         assert _status(port)["reader"]["update"]["status"] == "updated"
         count = len(world.recorder.states())
         world.recorder.wait_for(lambda r: len(r.states()) > count, timeout=20, what="a reading from the new set")
+
+        # A signed bundle sent again later (a replay, or an old file) would bring an old set back: refused.
+        boots = b.boots()
+        ok, message = bundle.push(host, PAGE_PASSWORD, signed_earlier)
+        assert not ok and "an old bundle sent again is refused" in message, message
+        assert _state(b.flash)["trial"] is None and b.boots() == boots
     finally:
         world.close()
 
@@ -279,3 +287,30 @@ def test_a_power_cut_at_any_step_leaves_a_bootable_reader(golden, boards, tmp_pa
     st = _state(flash)
     assert st["active"] == "a" and st["trial"] is None
     assert set_is_consistent(flash, "a")[0] and set_is_consistent(flash, "b")[0]
+
+
+def test_a_deploy_by_cable_clears_the_replay_record(golden, boards, tmp_path):
+    """A PC whose clock once ran ahead would leave every later bundle refused as
+    a replay; a new set deployed by cable starts the record again."""
+    b = golden.copy(str(tmp_path / "board"))
+    boards.append(b)
+    write_config(b.flash, {"reader_id": "clock-ahead", "web": {"enabled": False}})
+    key = golden.key()
+    ahead = bundle.make_bundle(bundle.build_set(), key, health_s=10, issued=4102444800000)    # 2100-01-01
+    path = tmp_path / "from-the-future.bin"
+    path.write_bytes(ahead)
+    assert stage(b.flash, str(path))["ok"]
+    seen = os.path.join(b.flash, "update.seen")
+    with open(seen) as f:
+        assert f.read() == "4102444800000"
+    b.start()
+    b.wait_for("rolled back:", 40)      # no meter, no broker: never healthy; the record stays
+    now = _bundle(tmp_path, "now.bin", key, tree=make_tree(str(tmp_path / "now"), mark=1))
+    answer = stage(b.flash, now)
+    assert not answer["ok"] and "check that PC's clock" in answer["message"], answer
+    status, out, err = metereye("deploy", "--port", b.port, "--no-reset", "--tree",
+                                make_tree(str(tmp_path / "cable"), mark=2), env={"METEREYE_KEYS": golden.keys})
+    assert status == 0, out + err
+    b.stop()
+    assert not os.path.exists(seen)
+    assert stage(b.flash, now)["ok"]

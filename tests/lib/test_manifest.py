@@ -21,9 +21,12 @@ def _refused(data, what):
 
 
 def test_encode_then_decode_gives_the_files_in_path_order():
-    m = manifest.decode(manifest.encode(FILES, health_s=120))
+    # A signing time in ms: past 2**31, so the board's 32-bit small ints must not matter.
+    m = manifest.decode(manifest.encode(FILES, health_s=120, issued=1795632050123))
     assert m["files"] == [["app.mpy", 5012, SHA_A], ["lib/metereye/kmp.mpy", 9120, SHA_B]]
     assert m["health_s"] == 120 and m["format"] == 1
+    assert m["issued"] == 1795632050123 and m["issued"] > 1795632050122
+    assert "issued" not in manifest.decode(manifest.encode(FILES))     # a set's own manifest has none
     assert m["set"] == manifest.set_id(sorted(FILES)) and len(m["set"]) == 16
 
 
@@ -63,6 +66,8 @@ def test_malformed_manifests_are_refused_by_what_is_wrong():
     _refused(unsorted.encode(), "order")
     text = manifest.encode(FILES, health_s=5)
     _refused(text, "health_s")
+    _refused(manifest.encode(FILES, issued=-1), "issued")
+    _refused(manifest.encode(FILES).replace(b',"files"', b',"issued":"yesterday","files"'), "issued")
 
 
 def test_bundle_header_round_trip_and_refusals():

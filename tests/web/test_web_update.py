@@ -2,7 +2,8 @@
 to the unix-port stand-in with `metereye deploy` (a reader run from the repo's
 tree has no code sets to update): a tampered bundle and a wrong password are
 refused in words, an update that fails at import is rolled back with its
-reason on the page, and a good one is applied and kept."""
+reason on the page, a bundle older than the last one staged is refused, and a
+good one is applied and kept."""
 
 import json
 import os
@@ -101,6 +102,10 @@ def test_the_page_uploads_an_update_refuses_a_tampered_one_and_shows_a_roll_back
     assert "Rolled back: " in page.inner_text("#update-msg")
     assert board.boots() >= boots + 1
 
+    # The good bundle was signed before the broken one was staged: now it is a replay.
+    _upload(page, good, PASSWORD)
+    expect(page.locator("#update-err")).to_contain_text("an old bundle sent again is refused", timeout=30000)
+    good = _bundle_file(golden, tmp_path, "good-again", {"firmware/app.py": set_version("9.9.9-from-page")})
     _upload(page, good, PASSWORD)
     page.wait_for_selector("#update-state[data-status=updated]", timeout=90000)
     assert page.inner_text("#update-msg") == "Updated: the new version runs."

@@ -23,6 +23,7 @@ import hmac
 import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections import namedtuple
@@ -124,14 +125,17 @@ def root_files(tree=ROOT):
     return files
 
 
-def manifest_bytes(files, health_s=None):
-    return manifest.encode([(f.rel, f.size, f.sha) for f in files], health_s=health_s)
+def manifest_bytes(files, health_s=None, issued=None):
+    return manifest.encode([(f.rel, f.size, f.sha) for f in files], health_s=health_s, issued=issued)
 
 
-def make_bundle(files, key, health_s=None):
+def make_bundle(files, key, health_s=None, issued=None):
     """The update bundle: header, manifest, then each file (format: lib/metereye/manifest.py).
-    Signed with CPython's hmac, so every check on a reader also tests metereye.hmac."""
-    body = manifest_bytes(files, health_s)
+    Signed with CPython's hmac, so every check on a reader also tests metereye.hmac.
+    `issued` (ms since 1970) defaults to now: a reader takes only bundles newer than its last."""
+    if issued is None:
+        issued = time.time_ns() // 1000000
+    body = manifest_bytes(files, health_s, issued)
     parts = [manifest.header(body, hmac.digest(key, body, "sha256")), body]
     for f in sorted(files):
         with open(f.local, "rb") as fh:

@@ -203,6 +203,10 @@ def _final(slot, mtext, before, state, after, status):
             _mv(_p(r + '.new'), _p(r))
     if status is not None:
         _save('update.json', status)
+        try:
+            os.remove(_p('update.seen'))   # a set by cable: any bundle signed from now on is new
+        except OSError:
+            pass
     _out('done', True)
 """
 
