@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -167,6 +168,15 @@ class Golden:
     def key(self):
         with open(os.path.join(self.board.flash, "update.key")) as f:
             return bytes.fromhex(f.read().strip())
+
+
+def page_status(port):
+    """The reader's page: GET /api/status as an object, or None while it does not answer."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/status" % port, timeout=5) as f:
+            return json.loads(f.read())
+    except OSError:
+        return None
 
 
 def wait_until(predicate, timeout=30.0, what="the condition"):

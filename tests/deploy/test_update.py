@@ -12,11 +12,10 @@ import os
 import signal
 import socket
 import subprocess
-import urllib.request
 
 import pytest
 
-from deployhelp import (HERE, MICROPYTHON, Golden, World, make_tree, metereye, need_socat, read_json,
+from deployhelp import (HERE, MICROPYTHON, Golden, World, make_tree, metereye, need_socat, page_status, read_json,
                         set_is_consistent, set_version, snapshot, stage, wait_until, write_config)
 from metereye_tools import bundle, deploy
 from metereye_tools.broker import free_port
@@ -93,15 +92,6 @@ def _page_config(world, port):
     return world.config(web={"enabled": True, "port": port, "password": PAGE_PASSWORD})
 
 
-def _status(port):
-    """The reader's page: GET /api/status, or None while it does not answer."""
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/api/status" % port, timeout=5) as f:
-            return json.loads(f.read())
-    except OSError:
-        return None
-
-
 def _post_in_one_write(port, data):
     head = ("POST /api/update HTTP/1.1\r\nHost: reader\r\nContent-Type: application/octet-stream\r\n"
             "Authorization: Basic %s\r\nContent-Length: %d\r\n\r\n"
@@ -128,7 +118,7 @@ def test_an_update_over_http_is_applied_and_kept_once_healthy(golden, boards, tm
         write_config(b.flash, _page_config(world, port))
         b.start()
         world.recorder.wait_for(lambda r: r.states(), timeout=30, what="a reading from the deployed set")
-        wait_until(lambda: _status(port), 20, "the reader's page")
+        wait_until(lambda: page_status(port), 20, "the reader's page")
         state = _state(b.flash)
         boots = b.boots()
         key = golden.key()
@@ -155,7 +145,7 @@ def test_an_update_over_http_is_applied_and_kept_once_healthy(golden, boards, tm
                                     env=env)
         assert status == 1 and "refused the password" in out, out + err
         assert _state(b.flash) == state and b.boots() == boots
-        assert _status(port)["reader"]["version"] != "9.9.9-updated"      # still serving, the old set
+        assert page_status(port)["reader"]["version"] != "9.9.9-updated"      # still serving, the old set
 
         n = len(b.console())
         status, out, err = metereye("update", "--host", host, "--password", PAGE_PASSWORD, "--tree", tree,
@@ -174,9 +164,9 @@ def test_an_update_over_http_is_applied_and_kept_once_healthy(golden, boards, tm
         world.recorder.wait_for(lambda r: any('"sw_version":"9.9.9-updated"' in p.replace(" ", "")
                                               for _, p in r.where("/config")),
                                 timeout=20, what="discovery from the new set")
-        wait_until(lambda: (_status(port) or {}).get("reader", {}).get("version") == "9.9.9-updated", 20,
+        wait_until(lambda: (page_status(port) or {}).get("reader", {}).get("version") == "9.9.9-updated", 20,
                    "the page served by the new set")
-        assert _status(port)["reader"]["update"]["status"] == "updated"
+        assert page_status(port)["reader"]["update"]["status"] == "updated"
         count = len(world.recorder.states())
         world.recorder.wait_for(lambda r: len(r.states()) > count, timeout=20, what="a reading from the new set")
 
@@ -218,8 +208,8 @@ def test_an_update_that_raises_at_import_is_rolled_back_with_the_reason(golden, 
         world.recorder.wait_for(lambda r: (world.update_status() or {}).get("status") == "rolled_back",
                                 timeout=20, what="the roll-back reported over MQTT")
         assert "broken on purpose" in world.update_status()["reason"]
-        wait_until(lambda: _status(port), 20, "the page of the set rolled back to")
-        shown = _status(port)["reader"]["update"]
+        wait_until(lambda: page_status(port), 20, "the page of the set rolled back to")
+        shown = page_status(port)["reader"]["update"]
         assert shown["status"] == "rolled_back" and "broken on purpose" in shown["reason"], shown
         count = len(world.recorder.states())
         world.recorder.wait_for(lambda r: len(r.states()) > count, timeout=30,

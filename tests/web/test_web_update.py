@@ -5,17 +5,16 @@ refused in words, an update that fails at import is rolled back with its
 reason on the page, a bundle older than the last one staged is refused, and a
 good one is applied and kept."""
 
-import json
 import os
 import sys
-import urllib.request
 
 import pytest
 
 from webhelp import shot
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy"))
-from deployhelp import Golden, World, make_tree, metereye, need_socat, set_version, wait_until, write_config  # noqa: E402
+from deployhelp import (Golden, World, make_tree, metereye, need_socat, page_status, set_version,  # noqa: E402
+                        wait_until, write_config)
 
 from metereye_tools.broker import free_port  # noqa: E402
 
@@ -32,19 +31,11 @@ def deployed(tmp_path):
     write_config(board.flash, world.config(web={"enabled": True, "port": port, "password": PASSWORD}))
     board.start()
     try:
-        wait_until(lambda: _status(port), 30, "the deployed reader's page")
+        wait_until(lambda: page_status(port), 30, "the deployed reader's page")
         yield golden, board, port
     finally:
         board.stop()
         world.close()
-
-
-def _status(port):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/api/status" % port, timeout=5) as f:
-            return json.loads(f.read())
-    except OSError:
-        return None
 
 
 def _bundle_file(golden, tmp_path, name, edits):

@@ -66,7 +66,9 @@ def run_day(heap, scale=SCALE, seconds=DAY_S):
     with Sim("multical21", "--speed", str(scale)) as sim:
         fw = Firmware(flash, heap=heap, mpy=True)
         fw.write_config({"reader_id": "bench", "mqtt": {"host": broker.host, "port": broker.port},
-                         "meters": [{"model": "multical21", "port": sim.port}]})
+                         "meters": [{"model": "multical21", "port": sim.port}],
+                         # The page off: its heap is web_heap.py's to measure (it is on by default).
+                         "web": {"enabled": False}})
         os.environ["METEREYE_CLOCK_SCALE"] = str(scale)
         start = time.monotonic()
         fw.start()
