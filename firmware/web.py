@@ -48,7 +48,8 @@ RESTART_DELAY_MS = 300   # lets the answer leave before the app stops
 ECHO_TIMEOUT_MS = 15000  # an echo test waits for a running session to end first
 UPDATE_PATH = b"/api/update"
 UPDATE_MAX = 400 * 1024  # a bundle is ~120 KB today; room for growth, not for flooding flash
-UPDATE_MS = 180000       # flash writes at ~20-50 KB/s, over a weak WiFi link
+UPDATE_MS = 180000       # generous: ~150 KB into flash over a weak WiFi link (unmeasured on a board)
+DISCARD_MS = 2000        # the most a refused upload's next piece is waited for
 PAGE = "www/index.html"
 KEY_FILE = "setup.key"   # 16 random bytes: with the chip id, the setup password
 
@@ -678,7 +679,11 @@ class _Counted:
 
     async def discard(self):
         while self.left > 0:
-            if not await self.read(512):
+            try:
+                # A client that stalls gets no answer rather than holding the connection.
+                if not await asyncio.wait_for_ms(self.read(512), DISCARD_MS):
+                    return
+            except asyncio.TimeoutError:
                 return
 
 

@@ -2,6 +2,7 @@
 slow, too many at once. Each gets a 4xx (or is cut off), never a crash, and
 the server answers the next request."""
 
+import base64
 import json
 import socket
 import time
@@ -29,6 +30,10 @@ BAD = (
     ("a body shorter than announced", b"POST /api/read HTTP/1.1\r\nContent-Type: application/json\r\n"
                                       b"Content-Length: 50\r\n\r\n{}", 400),
 )
+
+
+def _basic(password):
+    return b"Basic " + base64.b64encode(b"any:" + password.encode())
 
 
 def _raw(port, data, timeout=15.0):
@@ -106,6 +111,12 @@ def test_the_update_upload_refuses_with_reasons_and_reads_what_it_refuses(reader
     answer = r.http.request("POST", "/api/update", bundle, octets, pw)
     assert answer.status == 400 and answer.json()["ok"] is False
     assert "not installed with `metereye deploy`" in answer.json()["message"]
+    # A client that stops sending half-way still gets the refusal, long before the upload's 180 s.
+    with socket.create_connection(("127.0.0.1", r.port), timeout=30) as s:
+        s.sendall(b"POST /api/update HTTP/1.1\r\nContent-Type: application/octet-stream\r\n"
+                  b"Authorization: " + _basic(pw) + b"\r\nContent-Length: 100000\r\n\r\n" + bundle[:1000])
+        answer = s.recv(4096)               # raises socket.timeout if the reader waits for the rest
+    assert answer.startswith(b"HTTP/1.0 400"), answer[:60]
     # The other routes keep their 4 KB limit.
     answer = r.http.request("POST", "/api/config", b"{" + b" " * 6000 + b"}", {"Content-Type": "application/json"}, pw)
     assert answer.status == 413
