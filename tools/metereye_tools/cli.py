@@ -340,7 +340,7 @@ def cmd_demo(args):
     # firmware and the broker go with it.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     seconds = float(os.environ.get("METEREYE_RUN_SECONDS") or 0) or None
-    demo.run(seconds=seconds, speed=args.speed)
+    demo.run(seconds=seconds, speed=args.speed, web_port=args.web_port)
     return EXIT_OK
 
 
@@ -430,6 +430,7 @@ def build_parser():
 
     e = sub.add_parser("demo", help="the firmware on unix MicroPython reading a simulated meter")
     e.add_argument("--speed", type=float, default=60.0, help="the simulated meter's clock speed")
+    e.add_argument("--web-port", type=int, help="the reader's page on this port of 127.0.0.1 (default: a free one)")
     e.set_defaults(func=cmd_demo)
 
     dp = sub.add_parser("deploy", help="put the firmware on a board by cable (mpremote)")

@@ -1,6 +1,7 @@
 """The main job on a PC: a simulated Multical 21, the reader firmware on the
-unix MicroPython port reading it over a pty, a local MQTT broker, and each
-reading printed as it is published. Ctrl-C stops it all."""
+unix MicroPython port reading it over a pty, publishing to a local MQTT broker
+and serving its page, and each reading printed as it is published. Ctrl-C
+stops it all."""
 
 import json
 import os
@@ -11,21 +12,25 @@ import threading
 import time
 
 from metereye_tools import simulator
-from metereye_tools.broker import start_broker
+from metereye_tools.broker import free_port, start_broker
 from metereye_tools.unixport import Firmware
 
 
-def demo_config(pty, magnet, broker):
+PAGE_PASSWORD = "metereye-demo"     # the demo's page, on 127.0.0.1 only: not a secret
+
+
+def demo_config(pty, magnet, broker, web_port):
     return {
         "reader_id": "metereye-demo",
         "mqtt": {"host": broker.host, "port": broker.port},
         "test_intervals": True,      # a simulated meter has no battery to spare
         "meters": [{"model": "multical21", "port": pty, "interval_s": 10, "budget": 1440,
                     "wake": {"file": magnet, "pulse_ms": 100}}],
+        "web": {"enabled": True, "port": web_port, "password": PAGE_PASSWORD},
     }
 
 
-def run(seconds=None, speed=60.0, out=print):
+def run(seconds=None, speed=60.0, web_port=None, out=print):
     flash = tempfile.mkdtemp(prefix="metereye-flash-")
     magnet = os.path.join(flash, "magnet")
     broker = start_broker()
@@ -34,13 +39,15 @@ def run(seconds=None, speed=60.0, out=print):
     pty = sim.open_pty()
     threading.Thread(target=sim.run, daemon=True).start()
     fw = Firmware(flash)
-    fw.write_config(demo_config(pty, magnet, broker))
+    web_port = web_port or free_port()
+    fw.write_config(demo_config(pty, magnet, broker, web_port))
     fw.start()
     out("metereye demo")
     out("  simulated Multical 21 on %s (needs its magnet: the firmware's wake output applies it)" % pty)
     out("  reader firmware on unix MicroPython, flash folder %s, console %s" % (flash, fw.log_path))
     out("  MQTT broker (%s) on %s:%d; watch with:" % (broker.kind, broker.host, broker.port))
     out("    mosquitto_sub -h %s -p %d -v -t 'metereye/#' -t 'homeassistant/#'" % (broker.host, broker.port))
+    out("  the reader's page: http://127.0.0.1:%d/  (password for its settings: %s)" % (web_port, PAGE_PASSWORD))
     out("  readings (metereye/metereye-demo/<meter>/state), Ctrl-C stops:")
     stop = threading.Event()
     if seconds:
