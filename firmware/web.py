@@ -46,8 +46,8 @@ MAX_CONNECTIONS = 4      # each costs ~1-2 KB of heap while open
 FAIL_DELAY_MS = 1000     # after a wrong password: a guesser gets a few tries a second
 RESTART_DELAY_MS = 300   # lets the answer leave before the app stops
 ECHO_TIMEOUT_MS = 15000  # an echo test waits for a running session to end first
-UPDATE_PATH = b"/api/update"
-UPDATE_MAX = 400 * 1024  # a bundle is ~120 KB today; room for growth, not for flooding flash
+UPDATE_PATH = "/api/update"
+UPDATE_MAX = 400 * 1024  # a bundle is ~150 KB today; room for growth, not for flooding flash
 UPDATE_MS = 180000       # generous: ~150 KB into flash over a weak WiFi link (unmeasured on a board)
 DISCARD_MS = 2000        # the most a refused upload's next piece is waited for
 PAGE = "www/index.html"
@@ -116,7 +116,7 @@ class _Bounded:
             return
         self._buf = line + self._buf
         self._head = 0
-        self.upload = line.startswith(b"POST " + UPDATE_PATH + b" ")
+        self.upload = line.startswith(b"POST " + UPDATE_PATH.encode() + b" ")
 
     async def _more(self):
         data = await self._s.read(256)
@@ -224,7 +224,7 @@ class Server(Microdot):
                 pass
 
     async def dispatch_request(self, req):
-        if req is not None and req.method == "POST" and req.path == "/api/update":
+        if req is not None and req.method == "POST" and req.path == UPDATE_PATH:
             req.max_content_length = UPDATE_MAX     # this request's own limit; the class's stays
         return await Microdot.dispatch_request(self, req)
 
@@ -635,8 +635,7 @@ def _page_routes(srv, page):
         return {"meter": r.meter_id, "outcome": result.outcome, "advice": result.advice,
                 "received_hex": binascii.hexlify(result.received[:64], " ").decode().upper()}
 
-
-    @srv.post("/api/update")
+    @srv.post(UPDATE_PATH)
     async def update(req):
         body = _Counted(req.stream, req.content_length)
         if not _password_ok(req, page.password()):
@@ -680,7 +679,7 @@ class _Counted:
     async def discard(self):
         while self.left > 0:
             try:
-                # A client that stalls gets no answer rather than holding the connection.
+                # A client that stalls gets its answer now, not at the upload's deadline.
                 if not await asyncio.wait_for_ms(self.read(512), DISCARD_MS):
                     return
             except asyncio.TimeoutError:
