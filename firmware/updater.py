@@ -23,11 +23,11 @@ import hw
 import log
 import startup
 from metereye import manifest
-from metereye.hmac import compare_digest, digest
+from metereye.hmac import Hmac, compare_digest
 
 KEY = "update.key"
 SEEN = "update.seen"        # the `issued` of the last bundle staged: older ones are replays
-CHUNK = 1024                # bytes read and written at a time: one small buffer on the heap
+CHUNK = 512                 # bytes read and written at a time: small enough for a fragmented heap
 READ_TIMEOUT_MS = 10000     # a stalled upload gives up rather than hold the handler forever
 SPARE_BYTES = 16384         # flash left free after staging, for the queue and the config
 
@@ -97,22 +97,30 @@ def _note_issued(issued):
     os.rename(SEEN + ".tmp", SEEN)
 
 
-async def _read(stream, n):
-    """Exactly n bytes from the upload, or Refused."""
-    data = b""
-    while len(data) < n:
+async def _fill(stream, view):
+    """Fill a memoryview from the upload, at most CHUNK bytes a read (a larger read
+    makes the stream allocate a second block as large), or Refused."""
+    got, n = 0, len(view)
+    while got < n:
         try:
-            chunk = await asyncio.wait_for_ms(stream.read(n - len(data)), READ_TIMEOUT_MS)
+            chunk = await asyncio.wait_for_ms(stream.read(min(n - got, CHUNK)), READ_TIMEOUT_MS)
         except asyncio.TimeoutError:
             chunk = None
         if not chunk:
             raise Refused("the upload ended or stalled before the bundle was complete")
-        data = chunk if not data else data + chunk
+        view[got:got + len(chunk)] = chunk
+        got += len(chunk)
+
+
+async def _read(stream, n):
+    """Exactly n bytes from the upload, in one buffer (for the 40-byte header)."""
+    data = bytearray(n)
+    await _fill(stream, memoryview(data))
     return data
 
 
 def _sha256_of(path):
-    """The sha256 of a file as it reads back from flash, 1 KB at a time."""
+    """The sha256 of a file as it reads back from flash, CHUNK bytes at a time."""
     h = hashlib.sha256()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
@@ -125,16 +133,18 @@ def _sha256_of(path):
     return hexlify(h.digest()).decode()
 
 
-async def _write_checked(stream, path, size, sha, rel):
-    """Copy one file from the upload to flash, hashing as it goes."""
+async def _write_checked(stream, path, size, sha, rel, buf):
+    """Copy one file from the upload to flash through buf (a memoryview of
+    CHUNK bytes, the same for every file), hashing as it goes."""
     h = hashlib.sha256()
     left = size
     with open(path, "wb") as f:
         while left:
-            chunk = await _read(stream, min(left, CHUNK))
-            h.update(chunk)
-            f.write(chunk)
-            left -= len(chunk)
+            piece = buf[:min(left, CHUNK)]
+            await _fill(stream, piece)
+            h.update(piece)
+            f.write(piece)
+            left -= len(piece)
     if hexlify(h.digest()).decode() != sha:
         raise Refused("%s does not match its sha256 in the signed manifest: the bundle was "
                       "changed after it was signed, or damaged on the way" % rel)
@@ -149,15 +159,28 @@ async def _stage(stream, length):
     key = _key()
     if not key:
         raise Refused("the reader has no update key: deploy once by cable (`metereye deploy`)")
+    buf = memoryview(bytearray(CHUNK))      # every piece of the upload passes through this one buffer
     try:
         size, mac = manifest.parse_header(await _read(stream, manifest.HEADER_LEN))
-        body = await _read(stream, size)
-        if not compare_digest(digest(key, body), mac):
+        # The manifest is parsed and signed as it arrives: on a heap fragmented by
+        # the running reader, one free block as large as the manifest may not exist.
+        signed, parsed = Hmac(key), manifest.Reader()
+        left = size
+        while left:
+            piece = buf[:min(left, CHUNK)]
+            await _fill(stream, piece)
+            signed.update(piece)
+            parsed.feed(piece)
+            left -= len(piece)
+        if not compare_digest(signed.digest(), mac):
             raise Refused("the manifest's HMAC does not match: the bundle was not signed with this "
                           "reader's update key, or was changed after signing; nothing was written")
-        m = manifest.decode(body)
+        m = parsed.done()
     except manifest.ManifestError as e:
+        if isinstance(e.args[1], bytes):    # a fragment of what was sent, which was not signed
+            e = manifest.ManifestError(e.args[0], "unreadable")
         raise Refused("not a valid bundle (%s: %s)" % (e.args[0], e.args[1]))
+    del parsed
     issued, last = m.get("issued"), _last_issued()
     if issued is None:
         raise Refused("the bundle carries no signing time: make it again with this version of `metereye update`")
@@ -187,15 +210,16 @@ async def _stage(stream, length):
         raise Refused("not enough flash: the set needs %d bytes, %d are free" % (total, _free_bytes()))
     for path, fsize, sha in files:
         _makedirs(base + "/" + path)
-        await _write_checked(stream, base + "/" + path, fsize, sha, path)
+        await _write_checked(stream, base + "/" + path, fsize, sha, path, buf)
     # What was received matched; now what flash holds must match too.
     for path, fsize, sha in files:
         if _sha256_of(base + "/" + path) != sha:
             raise Refused("%s reads back from flash with another sha256: the flash may be failing" % path)
+    with open(base + "/" + manifest.NAME + ".tmp", "w") as f:
+        for part in manifest.parts(files, m.get("health_s"), issued):
+            f.write(part)
     del files
     gc.collect()
-    with open(base + "/" + manifest.NAME + ".tmp", "wb") as f:
-        f.write(body)
     os.rename(base + "/" + manifest.NAME + ".tmp", base + "/" + manifest.NAME)
     _note_issued(issued)        # before the switch: a power cut after it can only refuse a replay
     # No "previous": the set that was there is gone, overwritten by this one.
@@ -226,6 +250,11 @@ async def receive_bundle(stream, length):
     except OSError as e:
         log.warn("update", "refused: flash error", repr(e))
         return {"ok": False, "message": "flash error while staging: %r" % e}
+    except MemoryError:
+        gc.collect()
+        log.warn("update", "refused: out of memory")
+        return {"ok": False, "message": "the reader ran out of memory receiving the bundle (%d bytes free "
+                                        "after collecting); nothing was switched" % gc.mem_free()}
     finally:
         _busy = False
         gc.collect()

@@ -23,7 +23,7 @@ and /api/history streams its file. Bounds microdot does not set itself (an
 endless line, endless headers, a client that never finishes, many clients)
 are set here: HEAD_MAX + BODY_MAX bytes, REQUEST_MS, MAX_CONNECTIONS.
 The update upload alone may be larger (UPDATE_MAX) and slower (UPDATE_MS):
-its body is never in RAM, updater.py reads it 1 KB at a time into flash.
+its body is never in RAM, updater.py reads it 512 bytes at a time into flash.
 """
 
 import binascii

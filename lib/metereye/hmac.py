@@ -11,22 +11,36 @@ from metereye.compat import const
 _BLOCK = const(64)      # SHA-256's block size in bytes: RFC 2104's B
 
 
+class Hmac:
+    """HMAC-SHA256 fed a piece at a time, for a message that is never whole in RAM."""
+
+    def __init__(self, key):
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()      # RFC 2104 §2: hash a key longer than B first
+        inner = bytearray(_BLOCK)
+        outer = bytearray(_BLOCK)
+        # RFC 2104 §2: the key padded with zeros to B bytes, XORed with ipad (0x36) and opad (0x5C).
+        for i in range(_BLOCK):
+            k = key[i] if i < len(key) else 0
+            inner[i] = k ^ 0x36
+            outer[i] = k ^ 0x5C
+        self._inner = hashlib.sha256(inner)
+        self._outer = outer
+
+    def update(self, data):
+        self._inner.update(data)
+
+    def digest(self):
+        """The 32-byte MAC; call once (MicroPython's sha256 cannot go on after digest())."""
+        h = hashlib.sha256(self._outer)
+        h.update(self._inner.digest())
+        return h.digest()
+
+
 def digest(key, msg):
     """HMAC-SHA256 of msg under key, 32 bytes (CPython: hmac.digest(key, msg, "sha256"))."""
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()      # RFC 2104 §2: hash a key longer than B first
-    inner = bytearray(_BLOCK)
-    outer = bytearray(_BLOCK)
-    # RFC 2104 §2: the key padded with zeros to B bytes, XORed with ipad (0x36) and opad (0x5C).
-    for i in range(_BLOCK):
-        k = key[i] if i < len(key) else 0
-        inner[i] = k ^ 0x36
-        outer[i] = k ^ 0x5C
-    h = hashlib.sha256(inner)
+    h = Hmac(key)
     h.update(msg)
-    inner_digest = h.digest()
-    h = hashlib.sha256(outer)
-    h.update(inner_digest)
     return h.digest()
 
 

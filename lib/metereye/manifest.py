@@ -38,6 +38,8 @@ MAX_FILES = const(150)
 MAX_PATH = const(96)
 NAME = "manifest.json"        # each set's own manifest: no file of a set may take this name
 _SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-."
+_FILES = ',"files":['
+_MAX_PIECE = const(320)       # the head before the file list, or one entry: ~40 + 96 + 64 bytes
 _HEX = "0123456789abcdef"
 
 
@@ -70,23 +72,30 @@ def set_id(files):
     return hexlify(h.digest()).decode()[:16]
 
 
-def encode(files, health_s=None, issued=None):
-    """The manifest's bytes for (path, size, sha256 hex) entries, sorted by path."""
-    files = sorted(files)
+def parts(files, health_s=None, issued=None):
+    """The manifest's text a piece at a time, for (path, size, sha256 hex)
+    entries in path order: a reader writes it to flash without ever holding
+    it whole. By hand rather than json.dumps: MicroPython's has no separators,
+    and the paths are plain names (safe_path), so nothing needs escaping."""
     for path, size, sha in files:
         if not safe_path(path):
             raise ManifestError("path", path)
-    # By hand rather than json.dumps: MicroPython's has no separators, and the
-    # paths are plain names (safe_path), so nothing needs escaping.
-    parts = ['{"format":%d,"set":"%s"' % (FORMAT, set_id(files))]
+    head = '{"format":%d,"set":"%s"' % (FORMAT, set_id(files))
     if health_s is not None:
-        parts.append(',"health_s":%d' % health_s)
+        head += ',"health_s":%d' % health_s
     if issued is not None:
-        parts.append(',"issued":%d' % issued)
-    parts.append(',"files":[')
-    parts.append(",".join('["%s",%d,"%s"]' % e for e in files))
-    parts.append("]}")
-    return "".join(parts).encode()
+        head += ',"issued":%d' % issued
+    yield head + _FILES
+    sep = ""
+    for e in files:
+        yield sep + '["%s",%d,"%s"]' % tuple(e)
+        sep = ","
+    yield "]}"
+
+
+def encode(files, health_s=None, issued=None):
+    """The manifest's bytes for (path, size, sha256 hex) entries, sorted by path."""
+    return "".join(parts(sorted(files), health_s, issued)).encode()
 
 
 def _is_sha(text):
@@ -106,6 +115,76 @@ def decode(data):
         m = json.loads(data)
     except ValueError:
         raise ManifestError("json", "not JSON")
+    return _checked(m)
+
+
+class Reader:
+    """A bundle's manifest parsed as it arrives, a piece at a time, so that the
+    reader never needs one free block as large as the manifest (its heap is
+    fragmented by the time an update comes). It takes the layout encode()
+    writes, one entry at a time; done() then checks the whole as decode() does.
+    Every buffer is bounded: a piece without an entry's end is refused."""
+
+    def __init__(self):
+        self._carry = b""
+        self._head = None
+        self._files = []
+        self._ended = False
+
+    def feed(self, data):
+        buf = self._carry + bytes(data) if self._carry else bytes(data)
+        i = 0
+        if self._head is None:
+            j = buf.find(_FILES.encode())
+            if j < 0:
+                self._keep(buf, 0, "json", "no file list")
+                return
+            try:
+                self._head = json.loads(buf[:j] + b"}")
+            except ValueError:
+                raise ManifestError("json", "not JSON")
+            if not isinstance(self._head, dict):
+                raise ManifestError("format", None)
+            i = j + len(_FILES)
+        while not self._ended and i < len(buf):
+            if buf[i] != 0x5B:                              # "[": an entry
+                raise ManifestError("files", "a list of 1 to %d files" % MAX_FILES)
+            k = buf.find(b"]", i)                           # no "]" in a safe path or a sha256
+            if k < 0 or k + 1 >= len(buf) or (buf[k + 1] == 0x5D and k + 2 >= len(buf)):
+                break                                       # the entry or what follows it is still coming
+            try:
+                entry = json.loads(buf[i:k + 1])
+            except ValueError:
+                raise ManifestError("entry", buf[i:k + 1])
+            if buf[k + 1] == 0x2C:                          # ","
+                i = k + 2
+            elif buf[k + 1:k + 3] == b"]}":
+                i = k + 3
+                self._ended = True
+            else:
+                raise ManifestError("json", "not JSON")
+            self._files.append(entry)
+            if len(self._files) > MAX_FILES:
+                raise ManifestError("files", "a list of 1 to %d files" % MAX_FILES)
+        if self._ended and i < len(buf):
+            raise ManifestError("json", "data after the manifest")
+        self._keep(buf, i, "entry", "longer than any entry")
+
+    def _keep(self, buf, i, what, why):
+        self._carry = buf[i:]
+        if len(self._carry) > _MAX_PIECE:
+            raise ManifestError(what, why)
+
+    def done(self):
+        """The manifest as decode() gives it, once the last byte was fed."""
+        if not self._ended:
+            raise ManifestError("json", "the manifest ends early")
+        m = self._head
+        m["files"] = self._files
+        return _checked(m)
+
+
+def _checked(m):
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise ManifestError("format", m.get("format") if isinstance(m, dict) else None)
     files = m.get("files")

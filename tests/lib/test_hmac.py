@@ -7,7 +7,7 @@ the table against CPython's hmac on every run and random inputs on both runtimes
 
 import binascii
 
-from metereye.hmac import compare_digest, digest
+from metereye.hmac import Hmac, compare_digest, digest
 
 
 def _hex(b):
@@ -66,6 +66,16 @@ def test_rfc4231_vectors():
 def test_matches_cpython_hmac_across_block_and_padding_edges():
     for key_len, msg_len, want in CPYTHON_TABLE:
         assert _hex(digest(table_key(key_len), table_msg(msg_len))) == want, (key_len, msg_len)
+
+
+def test_fed_in_pieces_it_gives_the_cpython_table_mac():
+    for key_len, msg_len, want in CPYTHON_TABLE:
+        msg = table_msg(msg_len)
+        for size in (1, 7, 64, 1000):
+            h = Hmac(table_key(key_len))
+            for i in range(0, msg_len, size):
+                h.update(memoryview(msg)[i:i + size])
+            assert _hex(h.digest()) == want, (key_len, msg_len, size)
 
 
 def test_bytearray_and_memoryview_inputs_give_the_same_mac():

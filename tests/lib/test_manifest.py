@@ -85,3 +85,49 @@ def test_bundle_header_round_trip_and_refusals():
             assert e.args[0] == what, e.args
         else:
             raise AssertionError("accepted %r" % bad)
+
+
+def _fed(data, size):
+    r = manifest.Reader()
+    for i in range(0, len(data), size):
+        r.feed(memoryview(data)[i:i + size])
+    return r.done()
+
+
+def _fed_refused(data, what, size=7):
+    try:
+        _fed(data, size)
+    except ManifestError as e:
+        assert e.args[0] == what, (e.args, data[:80])
+        return
+    raise AssertionError("accepted: %r" % (data[:80],))
+
+
+def test_read_in_pieces_it_gives_what_decode_gives():
+    many = [("lib/m%03d.mpy" % i, i * 7, "%064x" % i) for i in range(manifest.MAX_FILES)]
+    for files, kw in ((FILES, {"health_s": 120, "issued": 1795632050123}), (FILES, {}), (many, {"issued": 5})):
+        data = manifest.encode(files, **kw)
+        for size in (1, 2, 3, 7, 64, 1000, len(data)):
+            assert _fed(data, size) == manifest.decode(data), (len(files), size)
+
+
+def test_read_in_pieces_it_refuses_what_decode_refuses_and_more():
+    good = manifest.encode(FILES, issued=9)
+    _fed_refused(good[:-1], "json")                                     # ends early
+    _fed_refused(good[:-3], "json")
+    _fed_refused(good + b" ", "json")                                   # bytes after the end
+    _fed_refused(good.replace(b"5012", b"5011"), "set")
+    _fed_refused(good.replace(b"app.mpy", b"../a.mpy"), "path")
+    _fed_refused(good.replace(b'"files":[', b'"files": ['), "json")     # not encode()'s layout
+    _fed_refused(good.replace(b'"issued":9', b'"issued":-9'), "issued")
+    _fed_refused(b"x" * 1000, "json")                                    # no file list, bounded
+    _fed_refused(good.replace(b'"files":[[', b'"files":[ ['), "files")   # an entry must follow at once
+    _fed_refused(good.replace(b'"app.mpy",5012', b'"app.mpy",' + b"5" * 400), "entry")
+    _fed_refused(b'{"format":1,"files":[["a.mpy",1,"%s"]x' % SHA_A.encode(), "json")
+    too_many = [("m%03d.mpy" % i, 1, SHA_A) for i in range(manifest.MAX_FILES + 1)]
+    _fed_refused(manifest.encode(too_many), "files", size=1000)
+
+
+def test_parts_join_to_the_encoded_manifest():
+    files = sorted(FILES)
+    assert "".join(manifest.parts(files, 60, 7)).encode() == manifest.encode(FILES, health_s=60, issued=7)

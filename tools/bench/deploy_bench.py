@@ -14,7 +14,7 @@ byte takes 87 µs at 115200 Bd 8N1.
 import json
 import os
 import shutil
-import socket
+import sys
 import tempfile
 import time
 
@@ -24,6 +24,12 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 from metereye_tools import bundle, deploy  # noqa: E402
 from metereye_tools.broker import free_port, start_broker  # noqa: E402
 from metereye_tools.standin import StandIn, socat_path  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
+from simhelp import Sim  # noqa: E402
+
+
+UPDATE_HEAPS = ("320K", "256K", "240K", "224K", "208K")
 
 
 def kb(n):
@@ -57,39 +63,42 @@ def changed_tree(base):
     return tree
 
 
-def timed_update(board):
-    """`metereye update`'s push to the deployed reader's page, until it keeps the new set."""
+def timed_update(flash, base, heap):
+    """`metereye update`'s push to a deployed reader's page while it reads a simulated
+    Multical 21, on a stand-in with a copy of `flash` and `-X heapsize=heap`, until
+    the reader keeps the new set; (the figures line, the console if it failed)."""
+    board = StandIn(os.path.join(base, "update-" + heap), heap=heap)
+    shutil.rmtree(board.flash)
+    shutil.copytree(flash, board.flash)
     broker = start_broker()
     port = free_port()
     password = "bench-password"
     try:
-        with open(os.path.join(board.flash, "config.json"), "w") as f:
-            json.dump({"reader_id": "bench", "mqtt": {"host": broker.host, "port": broker.port},
-                       "web": {"enabled": True, "port": port, "password": password}}, f)
-        n = len(board.console())
-        deploy.reset_board(board.port)
-        board.wait_for("web: page on port", 30, n)
-        end = time.monotonic() + 10
-        while time.monotonic() < end:          # logged as the server task starts: wait for it to listen
+        with Sim("multical21", "--speed", "60") as sim:
+            with open(os.path.join(board.flash, "config.json"), "w") as f:
+                json.dump({"reader_id": "bench", "mqtt": {"host": broker.host, "port": broker.port},
+                           "test_intervals": True,
+                           "meters": [{"model": "multical21", "port": sim.port, "interval_s": 5, "budget": 1440}],
+                           "web": {"enabled": True, "port": port, "password": password}}, f)
+            board.start()
+            board.wait_for("read 11 values", 30)
+            with open(os.path.join(board.flash, "update.key")) as f:
+                key = bytes.fromhex(f.read().strip())
+            data = bundle.make_bundle(bundle.build_set(), key)      # this checkout: not the running set
+            n = len(board.console())
+            start = time.monotonic()
+            ok, message = bundle.push("127.0.0.1:%d" % port, password, data)
+            answered = time.monotonic() - start
+            if not ok:
+                return "refused: " + message, board.console()[n:]
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        with open(os.path.join(board.flash, "update.key")) as f:
-            key = bytes.fromhex(f.read().strip())
-        data = bundle.make_bundle(bundle.build_set(), key)      # this checkout: not the running set
-        n = len(board.console())
-        start = time.monotonic()
-        ok, message = bundle.push("127.0.0.1:%d" % port, password, data)
-        staged = time.monotonic() - start
-        if not ok:
-            print("update over HTTP: refused:", message)
-            return
-        board.wait_for("is healthy: kept", 120, n)
-        print("update over HTTP to the stand-in's page: %s sent, verified and staged in %.2f s, "
-              "new set kept %.1f s after the upload began" % (kb(len(data)), staged, time.monotonic() - start))
+                board.wait_for("is healthy: kept", 60, n)
+            except Exception:
+                return "not kept", board.console()[n:]
+            return ("%s sent, verified, staged and answered in %.2f s, new set kept %.1f s after the upload "
+                    "began" % (kb(len(data)), answered, time.monotonic() - start)), None
     finally:
+        board.remove()
         broker.close()
 
 
@@ -126,7 +135,14 @@ def main():
                 name, seconds, files_sent, kb(0 if idle else plan.bytes_sent()),
                 " (%d copied on the board)" % len(plan.copies) if plan.copies and not idle else "",
                 format(wire, ","), wire * 10 / 115200))
-        timed_update(board)
+        board.stop()
+        # From roomy down past the smallest heap the page runs in (240K, tools/bench/web_heap.py).
+        for heap in UPDATE_HEAPS:
+            line, failed = timed_update(board.flash, base, heap)
+            print("update over HTTP to the page, reading a meter meanwhile, -X heapsize=%s: %s" % (heap, line))
+            if failed:
+                print("  " + failed[-400:].replace("\n", "\n  "))
+                break
     finally:
         board.remove()
         shutil.rmtree(base, ignore_errors=True)
