@@ -12,6 +12,18 @@ import asyncio
 import machine
 
 PLATFORM = "esp32"
+
+
+def _nodelay():
+    # Only where the socket module names the option: an older esp32 port prints a
+    # warning for any option it does not know (UNCERTAIN which versions know it).
+    import socket
+    if hasattr(socket, "TCP_NODELAY"):
+        return socket.IPPROTO_TCP, socket.TCP_NODELAY
+    return None
+
+
+TCP_NODELAY = _nodelay()        # (level, option) that turns Nagle's algorithm off, or None
 _PARITY = {"N": None, "E": 0, "O": 1}
 # Embedded ports count time from 2000-01-01 (MicroPython docs, time.time);
 # asked rather than assumed, in case a later release moves to 1970.

@@ -17,6 +17,9 @@ import asyncio
 import termios
 
 PLATFORM = "unix"
+# (level, option) that turns Nagle's algorithm off: Linux's numbers, which
+# MicroPython's unix socket module does not name.
+TCP_NODELAY = (6, 1)
 # Linux CBAUD codes; MicroPython's termios names only 9600 and up (TOOLCHAIN §2).
 _SPEED = {300: 7, 600: 8, 1200: 9, 2400: 11, 4800: 12, 9600: 13, 19200: 14, 38400: 15,
           57600: 4097, 115200: 4098}

@@ -17,8 +17,6 @@ from metereye import ha
 
 SOCKET_TIMEOUT_S = 1
 CONNECT_TIMEOUT_S = 3
-_IPPROTO_TCP = 6            # the same numbers on Linux and lwIP; MicroPython's socket names neither
-_TCP_NODELAY = 1
 
 
 class _TimedSockets:
@@ -35,13 +33,14 @@ class _TimedSockets:
     def socket(self, *args):
         s = self._socket.socket(*args)
         s.settimeout(CONNECT_TIMEOUT_S)
-        try:
+        if hw.TCP_NODELAY:
             # umqtt writes a packet in several small writes and waits for each PUBACK,
             # blocking every task: with Nagle's algorithm against the broker's delayed
             # ACK, each publish took ~40 ms, a first discovery ~1 s.
-            s.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
-        except (OSError, ValueError, TypeError):
-            pass                    # a port without the option: slower, not broken
+            try:
+                s.setsockopt(hw.TCP_NODELAY[0], hw.TCP_NODELAY[1], 1)
+            except OSError:
+                pass                # slower, not broken
         return s
 
     def getaddrinfo(self, host, port, *args):
