@@ -112,6 +112,17 @@ async def _fill(stream, view):
         got += len(chunk)
 
 
+async def _pass_on(stream, buf, size, first, second):
+    """The next `size` bytes of the upload, through buf (a memoryview of CHUNK
+    bytes), each piece handed to first() then second()."""
+    while size:
+        piece = buf[:min(size, CHUNK)]
+        await _fill(stream, piece)
+        first(piece)
+        second(piece)
+        size -= len(piece)
+
+
 async def _read(stream, n):
     """Exactly n bytes from the upload, in one buffer (for the 40-byte header)."""
     data = bytearray(n)
@@ -137,14 +148,8 @@ async def _write_checked(stream, path, size, sha, rel, buf):
     """Copy one file from the upload to flash through buf (a memoryview of
     CHUNK bytes, the same for every file), hashing as it goes."""
     h = hashlib.sha256()
-    left = size
     with open(path, "wb") as f:
-        while left:
-            piece = buf[:min(left, CHUNK)]
-            await _fill(stream, piece)
-            h.update(piece)
-            f.write(piece)
-            left -= len(piece)
+        await _pass_on(stream, buf, size, h.update, f.write)
     if hexlify(h.digest()).decode() != sha:
         raise Refused("%s does not match its sha256 in the signed manifest: the bundle was "
                       "changed after it was signed, or damaged on the way" % rel)
@@ -165,13 +170,7 @@ async def _stage(stream, length):
         # The manifest is parsed and signed as it arrives: on a heap fragmented by
         # the running reader, one free block as large as the manifest may not exist.
         signed, parsed = Hmac(key), manifest.Reader()
-        left = size
-        while left:
-            piece = buf[:min(left, CHUNK)]
-            await _fill(stream, piece)
-            signed.update(piece)
-            parsed.feed(piece)
-            left -= len(piece)
+        await _pass_on(stream, buf, size, signed.update, parsed.feed)
         if not compare_digest(signed.digest(), mac):
             raise Refused("the manifest's HMAC does not match: the bundle was not signed with this "
                           "reader's update key, or was changed after signing; nothing was written")
