@@ -130,17 +130,15 @@ async def _read(stream, n):
     return data
 
 
-def _sha256_of(path):
-    """The sha256 of a file as it reads back from flash, CHUNK bytes at a time."""
+def _sha256_of(path, buf):
+    """The sha256 of a file as it reads back from flash, through buf (a memoryview)."""
     h = hashlib.sha256()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
     with open(path, "rb") as f:
         while True:
             n = f.readinto(buf)
             if not n:
                 break
-            h.update(view[:n])
+            h.update(buf[:n])
     return hexlify(h.digest()).decode()
 
 
@@ -212,7 +210,7 @@ async def _stage(stream, length):
         await _write_checked(stream, base + "/" + path, fsize, sha, path, buf)
     # What was received matched; now what flash holds must match too.
     for path, fsize, sha in files:
-        if _sha256_of(base + "/" + path) != sha:
+        if _sha256_of(base + "/" + path, buf) != sha:
             raise Refused("%s reads back from flash with another sha256: the flash may be failing" % path)
     with open(base + "/" + manifest.NAME + ".tmp", "w") as f:
         for part in manifest.parts(files, m.get("health_s"), issued):

@@ -5,6 +5,7 @@ Runs on CPython and unix MicroPython like the tests that import it.
 """
 
 from metereye import iec, iec_json
+from metereye.errors import FrameError
 
 
 def xor(data):
@@ -44,3 +45,22 @@ def decoded(data, size=None):
         return iec_json.decode(data)[0]
     events, reader = chunked(data, size)
     return iec_json.decode_events(events, reader.skipped)[0]
+
+
+def describe(ev):
+    """An event as a comparable tuple."""
+    if isinstance(ev, iec.DataSet):
+        return ("set", ev.obis, tuple(ev.values))
+    if isinstance(ev, iec.End):
+        return ("end", ev.check, ev.ok, ev.framed)
+    if isinstance(ev, iec.Identification):
+        return ("ident", ev.manufacturer, ev.baud_char, tuple(ev.enhanced), ev.text)
+    if isinstance(ev, iec.Request):
+        return ("request", ev.address)
+    if isinstance(ev, iec.Ack):
+        return ("ack", ev.v, ev.z, ev.y)
+    if isinstance(ev, iec.Command):
+        return ("command", ev.command)
+    if isinstance(ev, FrameError):
+        return ("error", ev.token)
+    return ("other", repr(ev))

@@ -4,38 +4,20 @@
 Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py).
 """
 
-from iechelp import (xor as _xor, readout as _readout, chunked as _chunked, decoded as _decoded)
+from iechelp import (describe as _describe, xor as _xor, readout as _readout, chunked as _chunked, decoded as _decoded)
 
 import gc
 
 from vectors import vectors, wire
 
 from metereye import iec, iec_json, obis
-from metereye.errors import FrameError, WriteRefused
+from metereye.errors import WriteRefused
 
 
 def _objects(d):
     """The decode dict's objects without "number", as the vectors write them."""
     return [{"obis": o["obis"], "values": [{"value": v["value"], "unit": v["unit"]} for v in o["values"]]}
             for o in d["objects"]]
-
-
-def _describe(ev):
-    if isinstance(ev, iec.DataSet):
-        return ("set", ev.obis, tuple(ev.values))
-    if isinstance(ev, iec.End):
-        return ("end", ev.check, ev.ok, ev.framed)
-    if isinstance(ev, iec.Identification):
-        return ("ident", ev.manufacturer, ev.baud_char, tuple(ev.enhanced), ev.text)
-    if isinstance(ev, iec.Request):
-        return ("request", ev.address)
-    if isinstance(ev, iec.Ack):
-        return ("ack", ev.v, ev.z, ev.y)
-    if isinstance(ev, iec.Command):
-        return ("command", ev.command)
-    if isinstance(ev, FrameError):
-        return ("error", ev.token)
-    return ("other", repr(ev))
 
 
 # --- the vectors ------------------------------------------------------------

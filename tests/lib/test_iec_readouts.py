@@ -4,7 +4,7 @@ rules, the reader's limits and recovery, and the mode D listener.
 Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py).
 """
 
-from iechelp import (xor as _xor, readout as _readout, chunked as _chunked, decoded as _decoded, crc_arc as _crc_arc)
+from iechelp import (describe as _describe, xor as _xor, readout as _readout, chunked as _chunked, decoded as _decoded, crc_arc as _crc_arc)
 
 from metereye import iec, iec_json, p1
 from metereye.errors import FrameError, FrameTooLong
@@ -20,24 +20,6 @@ def _telegram(ident, lines, crc=True):
 
 def _pairs(d):
     return [(o["obis"], [(v["value"], v["unit"]) for v in o["values"]]) for o in d["objects"]]
-
-
-def _describe(ev):
-    if isinstance(ev, iec.DataSet):
-        return ("set", ev.obis, tuple(ev.values))
-    if isinstance(ev, iec.End):
-        return ("end", ev.check, ev.ok, ev.framed)
-    if isinstance(ev, iec.Identification):
-        return ("ident", ev.manufacturer, ev.baud_char, tuple(ev.enhanced), ev.text)
-    if isinstance(ev, iec.Request):
-        return ("request", ev.address)
-    if isinstance(ev, iec.Ack):
-        return ("ack", ev.v, ev.z, ev.y)
-    if isinstance(ev, iec.Command):
-        return ("command", ev.command)
-    if isinstance(ev, FrameError):
-        return ("error", ev.token)
-    return ("other", repr(ev))
 
 
 # --- readouts written here by the standard's rules --------------------------

@@ -8,17 +8,11 @@ does not, reads nothing.
 
 from vectors import vectors, wire
 
+from iechelp import xor as _xor
 from metereye import iec, iec_json
 from metereye.actions import Done, Receive, Send, SetLine, Sleep, wire_ms
 from metereye.meters import details, find
 from metereye.meters.iec_profiles import Hash1Session
-
-
-def _xor(data):
-    acc = 0
-    for b in data:
-        acc ^= b
-    return acc
 
 
 def _block(lines):

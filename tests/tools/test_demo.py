@@ -13,9 +13,9 @@ import urllib.request
 
 import pytest
 
-from metereye_tools.broker import free_port
+from simhelp import METEREYE
 
-METEREYE = os.path.join(os.path.dirname(sys.executable), "metereye")
+from metereye_tools.broker import free_port
 
 
 def _get(url):
