@@ -23,7 +23,7 @@ label_stroke = 0.8;        // width of V-carved label strokes
 label_wall_deg = 30;       // V-groove walls, from vertical: below overhang_limit_deg, so labels on the build plate face print
 
 // ---- standard IEC 62056-21 head ----------------------------------------------------
-head_diameter = 32;        // UNCERTAIN: research/iec62056-21.md §1 recalls "about 32 mm" from the standard's drawing, not re-checked; Hal9k's head is 33 mm
+head_diameter = 32;        // UNCERTAIN: docs/iec62056-21.md §1 recalls "about 32 mm" from the standard's drawing, not re-checked; Hal9k's head is 33 mm
 head_height = 20;          // face to rim: optics tower + board gap + board + components, see head.scad
 ring_magnet_od = 27;       // UNCERTAIN: the standard's size was not verified (iec62056-21.md §1); FranzImsch/stromzaehler:README.md uses a 27 x 16 x 5 mm ring
 ring_magnet_id = 16;       // UNCERTAIN: same source and doubt as ring_magnet_od
@@ -43,7 +43,7 @@ lid_clearance = 0.15;      // per side between lid spigot and head bore; tests a
 
 // ---- wake coil ("magnet on demand") -------------------------------------------------
 // flowIQ / Multical 21 eyes are reported to go silent after minutes with a magnet left on and to
-// wake only when a magnet is re-applied (esphome/feature-requests#1402, research/kmp.md §1):
+// wake only when a magnet is re-applied (esphome/feature-requests#1402, docs/kmp.md §1):
 // a coil switched by the firmware's wake output stands in for the hand that re-applies it.
 // "none": no coil pocket; "beside": coil pocket next to the permanent magnet;
 // "instead": coil pocket, no permanent magnet pocket.
@@ -56,7 +56,7 @@ head_coil_wall = 1.2;      // head: plastic between the ring magnet's pocket and
 
 // ---- Kamstrup Multical 21 / flowIQ clip ---------------------------------------------
 // Kamstrup's own holder rests on the meter's outer rim; the magnet sensor is thought to sit
-// under that rim (esphome/feature-requests#1402, mroek 2023-04-23; research/iec62056-21.md §1).
+// under that rim (esphome/feature-requests#1402, mroek 2023-04-23; docs/iec62056-21.md §1).
 rim_diameter = 70;         // UNCERTAIN, PLACEHOLDER: no dimensioned drawing of the MC21/flowIQ rim was found; measure yours with a caliper
 rim_clearance = 0.25;      // per side between collar and rim: slides on, sits without rattling; tests accept 0.1 .. 0.5
 collar_height = 6;         // how far the collar reaches down the rim's side; UNCERTAIN what lies below the rim

@@ -1,6 +1,6 @@
 """The reader application: wires the parts together and runs one asyncio task
 per concern (each meter, the MQTT supervisor, the watchdog). Parts do not
-import each other sideways; this module is where they meet (DESIGN)."""
+import each other sideways; this module is where they meet (docs/design.md)."""
 
 import gc
 import sys

@@ -1,4 +1,4 @@
-"""The hardware seam: the only module that asks which board it runs on (STYLE R5)."""
+"""The hardware seam: the only module that asks which board it runs on (docs/style.md R5)."""
 
 import sys
 

@@ -3,7 +3,7 @@
 The IR UART is a pty or a TCP connection to `metereye simulate`; the wake
 output writes the simulator's magnet file; the button and LED are files in
 the working folder (the board's flash); WiFi and NTP have nothing to do.
-Facts (TOOLCHAIN §2): `machine` here has no UART; a pty opened with open()
+On the unix port `machine` has no UART; a pty opened with open()
 and put in raw mode with VMIN=VTIME=0 works with select.poll, as do sockets.
 """
 
@@ -20,7 +20,8 @@ PLATFORM = "unix"
 # (level, option) that turns Nagle's algorithm off: Linux's numbers, which
 # MicroPython's unix socket module does not name.
 TCP_NODELAY = (6, 1)
-# Linux CBAUD codes; MicroPython's termios names only 9600 and up (TOOLCHAIN §2).
+# Linux CBAUD codes; MicroPython's termios names only 9600 and up,
+# but writes these codes as given.
 _SPEED = {300: 7, 600: 8, 1200: 9, 2400: 11, 4800: 12, 9600: 13, 19200: 14, 38400: 15,
           57600: 4097, 115200: 4098}
 _CBAUD = 0o10017
@@ -56,7 +57,7 @@ class Uart:
 
     def configure(self, baud, framing):
         """Speed and framing. A pty keeps the speed but drops parity and 7 bits
-        (ANSWERS 15): reads are masked to 7 bits where the framing says so."""
+        (docs/decisions.md §15): reads are masked to 7 bits where the framing says so."""
         if (baud, framing) == (self.baud, self.framing):
             return
         self.baud, self.framing = baud, framing

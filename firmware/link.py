@@ -1,5 +1,5 @@
 """Runs a lib/ protocol session over a UART: sends what it asks, waits as long as
-it asks, switches the line when it asks (DESIGN: the link driver)."""
+it asks, switches the line when it asks (docs/design.md: the link driver)."""
 
 import time
 

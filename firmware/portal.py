@@ -10,7 +10,7 @@ still cannot change anything without it (on the unix port, where the access
 point is a stand-in on the loopback, that password is all that guards it).
 Where the port has one (PORTAL_DNS_PORT), a tiny DNS responder answers every
 name with the access point's address, so phones open the page by themselves
-(a captive portal). Imported only on first boot (STYLE R13).
+(a captive portal). Imported only on first boot (docs/style.md R13).
 """
 
 import socket

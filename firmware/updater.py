@@ -10,7 +10,7 @@ watch_trial() sees the app healthy in time. Nothing here switches the running
 set, so a refused or torn upload leaves the reader as it was. A bundle signed
 no later than the last one staged (manifest "issued") is a replay: refused.
 
-Imported only when a bundle arrives or an update is on trial (STYLE R13).
+Imported only when a bundle arrives or an update is on trial (docs/style.md R13).
 """
 
 import gc

@@ -1,4 +1,4 @@
-"""The reader's own page and JSON API (issue 6): microdot, as one asyncio task
+"""The reader's own page and JSON API: microdot, as one asyncio task
 beside the meters and MQTT. The first-boot portal (portal.py) serves the same
 page and settings with its own answers behind routes().
 

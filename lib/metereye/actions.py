@@ -1,4 +1,4 @@
-"""What a sans-I/O protocol session asks its driver to do (DESIGN: "a session
+"""What a sans-I/O protocol session asks its driver to do (docs/design.md: "a session
 answers with what to do next").
 
 The driver (tools/ on a PC, firmware/link.py on the device) loops:

@@ -1,7 +1,7 @@
 """The reader's configuration: defaults, the one validator, secrets kept out of sight.
 
 The firmware, `metereye config`/`deploy` and the settings page all validate
-through `validate()` (ANSWERS 19). A configuration is plain JSON data:
+through `validate()` (docs/decisions.md §19). A configuration is plain JSON data:
 
     {"reader_id": "metereye-1a2b3c",
      "wifi": {"ssid": "home", "password": "…"},

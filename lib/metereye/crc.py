@@ -1,6 +1,6 @@
 """The check sums of the meter protocols, each in one place.
 
-All work over buf[start:end] by index so that no slice is copied (STYLE R3).
+All work over buf[start:end] by index so that no slice is copied (docs/style.md R3).
 """
 
 from metereye.compat import const

@@ -1,4 +1,4 @@
-"""Exact decimals as integer mantissa and power of ten; never a float (STYLE R8)."""
+"""Exact decimals as integer mantissa and power of ten; never a float (docs/style.md R8)."""
 
 
 def format_decimal(mantissa, exponent):

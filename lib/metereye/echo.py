@@ -4,7 +4,7 @@ An IR head hears its own LED through the meter's window (or a mirror held to
 it). Sending a short pattern and finding it again proves LED, receiver and
 wiring work; a meter that then stays silent points at the magnet and the
 head's position instead. One routine serves `metereye echo-test`, `detect`
-and the reader's page (ANSWERS 19). Sans-I/O: it speaks actions.py.
+and the reader's page (docs/decisions.md §19). Sans-I/O: it speaks actions.py.
 """
 
 from metereye.actions import Done, Receive, Send, wire_ms

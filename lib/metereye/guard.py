@@ -7,10 +7,10 @@ commands) is refused unless the caller turned writing on.
 
 from metereye.errors import WriteRefused
 
-# research/kmp.md §5: GetType, GetSerialNo, GetRegister, GetEventStatus, the log reads.
+# docs/kmp.md §5: GetType, GetSerialNo, GetRegister, GetEventStatus, the log reads.
 KMP_READ_CIDS = (0x01, 0x02, 0x10, 0x9B, 0xA0, 0xA1, 0xA2, 0xA3)
 
-# research/iec62056-21.md §7: R reads, B0 ends the session. P (password) is
+# docs/iec62056-21.md §7: R reads, B0 ends the session. P (password) is
 # decided by the caller: sent only when the user configured one.
 IEC_READ_COMMANDS = ("R1", "R2", "R3", "R4", "R5", "R6", "B0", "B1", "B2", "P0", "P1", "P2")
 

@@ -1,6 +1,6 @@
 """Home Assistant over MQTT: the topic layout, discovery configs, state payloads.
 
-The one module that knows the topics (STYLE R12). Pure: strings in, (topic,
+The one module that knows the topics (docs/style.md R12). Pure: strings in, (topic,
 payload) strings out; the MQTT supervisor publishes them.
 
     <topic_prefix>/<reader_id>/status                online | offline, retained (the last will)
@@ -12,7 +12,7 @@ payload) strings out; the MQTT supervisor publishes them.
 
 Every JSON text here is ASCII: umqtt.simple writes len(payload) as the MQTT
 length, and len() of a str counts characters, so "m³" must travel as "m\\u00b3".
-Sources: research/homeassistant.md (Home Assistant 2025.4 fed these payloads).
+Sources: docs/homeassistant.md (Home Assistant 2025.4 fed these payloads).
 """
 
 from metereye.compat import const
@@ -32,10 +32,10 @@ _DIAGNOSTIC = const(2)
 _TEXT = const(4)
 
 # Meter unit -> Home Assistant unit and the power of ten the value moves by
-# (ANSWERS 18). Units not listed pass unchanged. Text, not a tuple of tuples:
+# (docs/decisions.md §18). Units not listed pass unchanged. Text, not a tuple of tuples:
 # one string costs one heap object when loaded from .mpy.
-#   l/h: HA 2025.4 refuses L/h for volume_flow_rate (research/homeassistant.md).
-#   m3, m3ph, m3/h, C: IEC 62056-21 meters' spellings (research/iec_vectors.json).
+#   l/h: HA 2025.4 refuses L/h for volume_flow_rate (docs/homeassistant.md).
+#   m3, m3ph, m3/h, C: IEC 62056-21 meters' spellings (tests/vectors/iec_vectors.json).
 #   m3: HA logs "m3" as invalid for water and will stop accepting it.
 #   x10: KMP units 55-57 count tens of the base unit.
 #   number, ASCII, Bitfield: KMP's "no physical unit" codes.
@@ -60,7 +60,7 @@ _UNITS = (
 # The units Home Assistant accepts per device class we use. A unit outside
 # its class's list (kCal under energy, say) would make HA log the entity as
 # invalid, so the entity keeps its unit and loses the class instead.
-# Seen accepted by HA 2025.4 (research/homeassistant.md): water m³, energy
+# Seen accepted by HA 2025.4 (docs/homeassistant.md): water m³, energy
 # GJ/kWh/MWh, volume_flow_rate m³/h and L/min, temperature °C, signal_strength
 # dBm. The rest are HA's documented units for the class, not run here.
 # K is left out of temperature on purpose: every K a heat meter sends is a
@@ -385,7 +385,7 @@ class CounterGuard:
     """Keeps a total_increasing value from ever going down in Home Assistant.
 
     A counter that drops (a 0 after a failed read) breaks the Energy dashboard
-    (research/homeassistant.md, home-assistant/core#133414). The guard
+    (docs/homeassistant.md, home-assistant/core#133414). The guard
     remembers the last value published per (meter_id, key) and refuses a lower
     one, a negative or a non-number, until told the meter was replaced. A 0 is
     published only as a counter's first value or after a 0: values here come

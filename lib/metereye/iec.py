@@ -1,6 +1,6 @@
 """IEC 62056-21 (ex IEC 61107) and DSMR P1: messages, streaming parser, client session. Sans-I/O.
 
-The messages (research/iec62056-21.md §3, §4, §7):
+The messages (docs/iec62056-21.md §3, §4, §7):
 
     request          "/" "?" [address] "!" CR LF                    HHU, 300 Bd
     identification   "/" XXX Z {"\\" W} text CR LF                  meter
@@ -51,7 +51,7 @@ _DEL = const(0x7F)
 INITIAL_BAUD = const(300)
 FRAMING = "7E1"           # IEC 62056-21 §2: 1 start, 7 data, even parity, 1 stop
 
-# Baud characters (research §2): mode C '0'..'6', mode B 'A'..'F'; the rest reserved.
+# Baud characters (docs/iec62056-21.md §2): mode C '0'..'6', mode B 'A'..'F'; the rest reserved.
 _C_BAUDS = (300, 600, 1200, 2400, 4800, 9600, 19200)
 _B_BAUDS = (600, 1200, 2400, 4800, 9600, 19200)
 
@@ -95,7 +95,7 @@ class Identification:
 
     @property
     def mode(self):
-        """Mode "A", "B", "C" or "C or E" from the baud character alone (ANSWERS 11)."""
+        """Mode "A", "B", "C" or "C or E" from the baud character alone (docs/decisions.md §11)."""
         z = self.baud_char
         if "0" <= z <= "9":
             return "C or E" if "2" in self.enhanced else "C"
@@ -135,7 +135,7 @@ def parse_identification(line):
             return None
     enhanced = []
     i = 4
-    # "\W" pairs directly after Z; W is exactly one character (research §3).
+    # "\W" pairs directly after Z; W is exactly one character (docs/iec62056-21.md §3).
     while i + 1 < len(line) and line[i] == "\\":
         enhanced.append(line[i + 1])
         i += 2
@@ -174,7 +174,7 @@ class Command:
 class DataSet:
     """One data set: the id as the meter wrote it and its (value, unit) pairs.
 
-    unit is None without "*", "" for "*" followed by nothing (ANSWERS 13).
+    unit is None without "*", "" for "*" followed by nothing (docs/decisions.md §13).
     """
 
     def __init__(self, obis, values):
@@ -233,7 +233,7 @@ def command(cmd, data=b"", allow_write=False):
         out.append(_STX)
         out.extend(data)
     out.append(_ETX)
-    out.append(bcc(out, 1))       # BCC from after SOH through ETX (research §4)
+    out.append(bcc(out, 1))       # BCC from after SOH through ETX (docs/iec62056-21.md §4)
     return bytes(out)
 
 
@@ -344,7 +344,7 @@ class IecReader:
     def feed(self, data):
         """Consume bytes; return the events they complete (the empty tuple when none)."""
         for b in data:
-            # SML (research §5) is checked on the raw bytes, before the mask.
+            # SML (docs/iec62056-21.md §5) is checked on the raw bytes, before the mask.
             if b == _ESC:
                 if self._escs < 4:
                     self._escs += 1
@@ -432,7 +432,7 @@ class IecReader:
         return str(self._mv[start:end], "ascii")
 
     def _open_frame(self):
-        # "/" begins a frame: the P1 CRC runs from it through "!" (research §5).
+        # "/" begins a frame: the P1 CRC runs from it through "!" (docs/iec62056-21.md §5).
         self._clear()
         self._crc_on = True
         self._chk[0] = _SLASH
@@ -440,7 +440,7 @@ class IecReader:
         self._state = _SLASH1
 
     def _open_block(self):
-        # STX: the BCC runs from the next byte through ETX (research §4); after
+        # STX: the BCC runs from the next byte through ETX (docs/iec62056-21.md §4); after
         # SOH it already runs and covers the command and the STX.
         self._flush()
         if not self._bcc_on:
@@ -729,7 +729,7 @@ class IecReader:
         with_unit = self._with_unit + (1 if self._part_star else 0)
         if parts > 1 and with_unit == parts:
             # "098.5*C&096.1*C": every part has its own unit, so they are two
-            # values; "2022-05-19&19:41:17" or "0&1&0" stay one (research §4).
+            # values; "2022-05-19&19:41:17" or "0&1&0" stay one (docs/iec62056-21.md §4).
             start = 0
             buf = self._buf
             for i in range(n + 1):
@@ -797,7 +797,7 @@ class IecReader:
         self._clear()
 
     def _hex(self, n):
-        # Four hex digits, either case ("f2C9" occurs, research §5); else -1.
+        # Four hex digits, either case ("f2C9" occurs, docs/iec62056-21.md §5); else -1.
         if n != 4:
             return -1
         value = 0
@@ -886,7 +886,7 @@ class IecSession:
     Send (then sent), SetLine (then line_set), Sleep (then woke), Receive (then
     received(chunk) per chunk, received(b"") at the deadline) until Done. While
     data flows, received() may return a new Receive with a later deadline: the
-    deadline grows with the data (a 300 Bd readout can take 90 s, research §3).
+    deadline grows with the data (a 300 Bd readout can take 90 s, docs/iec62056-21.md §3).
 
     Mode C with a speed change goes: Send(request @300) → Receive →
     Sleep(reaction time) → Send(ACK 0 Z 0 @300) → [Sleep(switch_delay_ms)] →
@@ -895,7 +895,7 @@ class IecSession:
 
     Quirks, each an argument: `wake` bytes before the request (Ultraheat's NUL
     pre-roll), `switch_delay_ms` after the ACK has left the wire (USB adapters,
-    research §3), `fallback` to sign on again proposing '0' when the meter sends
+    docs/iec62056-21.md §3), `fallback` to sign on again proposing '0' when the meter sends
     nothing readable at its own offer, `max_baud` (our UART and head), `keep`
     (OBIS ids to keep, as obis.base gives them; None keeps all).
     """
@@ -910,7 +910,7 @@ class IecSession:
     retries = 1
     # An identification line of up to 16 characters by the standard; real ones are longer.
     ident_chars = 48
-    # The longest readout we wait for (EMH ITZ: ~90 s at 300 Bd, research §3).
+    # The longest readout we wait for (EMH ITZ: ~90 s at 300 Bd, docs/iec62056-21.md §3).
     max_readout_ms = 150000
 
     def __init__(self, address="", max_baud=9600, framing=FRAMING, wake=b"",
@@ -949,7 +949,7 @@ class IecSession:
     def sent(self, now_ms):
         # A pty, a socket or a USB adapter says "sent" before the bytes are on
         # the wire; a UART's TX-done says it after. Count from whichever is later,
-        # so the switch never comes before the ACK's last bit (research §3).
+        # so the switch never comes before the ACK's last bit (docs/iec62056-21.md §3).
         if self._phase == _P_ACK_SENT and now_ms < self._on_wire:
             self._phase = _P_SWITCH_WAIT
             return Sleep(self._on_wire + self.switch_delay_ms)
@@ -1054,13 +1054,13 @@ class IecSession:
         if mode == "B":
             r.mode = "B"
             # The meter changes speed right after its identification, no ACK
-            # (research §2); we follow even above max_baud: it will not wait.
+            # (docs/iec62056-21.md §2); we follow even above max_baud: it will not wait.
             self._new_baud = ident.baud or INITIAL_BAUD
             if self._new_baud != INITIAL_BAUD:
                 return self._switch()
             return self._data(now_ms)
         if mode[0] == "C":
-            r.mode = "C"                # "C or E": read in mode C (issue 4)
+            r.mode = "C"                # "C or E": read in mode C (docs/decisions.md §11)
             self._z = "0" if self._zero else baud_char_for(ident.baud_char, self.max_baud)
             self._phase = _P_ACK_WAIT
             # The HHU waits the meter's minimum reaction time before it answers,
@@ -1108,7 +1108,7 @@ class IecSession:
         if phase == _P_DATA and not self._opened and self._line != INITIAL_BAUD \
                 and r.mode == "C" and self.fallback and not self._zero:
             # Nothing readable at the meter's own offer: back to 300 and sign on
-            # again proposing '0' (research §3, aquaticus).
+            # again proposing '0' (docs/iec62056-21.md §3, aquaticus).
             r.fallback = True
             self._zero = True
             self._phase = _P_BACK

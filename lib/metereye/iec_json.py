@@ -1,5 +1,5 @@
 """IEC 62056-21 / P1 messages as plain dicts: the shape `metereye decode iec --json`
-prints and `read --json` reuses (issue 4, ANSWERS 11-13)."""
+prints and `read --json` reuses (docs/decisions.md §11-13)."""
 
 from metereye import iec
 from metereye.decimal import parse_decimal
@@ -9,7 +9,7 @@ EXIT_OK = 0
 EXIT_CHECK = 1          # bcc, crc, truncated: what arrived is listed, but not whole
 EXIT_NOTHING = 2        # nothing recognisable, or SML
 
-# The one line a person sees when exit status 2 says nothing was recognised (ANSWERS 12).
+# The one line a person sees when exit status 2 says nothing was recognised (docs/decisions.md §12).
 SML_TEXT = "SML meter, not IEC 62056-21"
 NOTHING_TEXT = "nothing recognisable as IEC 62056-21 (no identification, no data set)"
 
@@ -22,7 +22,7 @@ def identification(ident, push=False):
         "manufacturer": ident.manufacturer,
         "baud_char": ident.baud_char,
         # For a push this is the character's table meaning, not the line speed
-        # (DSMR 4/5 run at 115200 Bd whatever Z says, ANSWERS 11).
+        # (DSMR 4/5 run at 115200 Bd whatever Z says, docs/decisions.md §11).
         "baud": ident.baud,
         "mode": "D" if push else ident.mode,
         "enhanced": list(ident.enhanced),
@@ -36,7 +36,7 @@ def value(pair):
     out = {"value": text, "unit": unit}
     parsed = parse_decimal(text)
     if parsed is not None:
-        # The one place a float appears: JSON readers want a number too (ANSWERS 13).
+        # The one place a float appears: JSON readers want a number too (docs/decisions.md §13).
         out["number"] = parsed[0] if parsed[1] == 0 else float(text.strip())
     return out
 
@@ -46,7 +46,7 @@ def data_set(ds):
 
 
 def is_push(ident, requested, continued, end):
-    """ANSWERS 11: a push shows no request before the identification, a frame that
+    """docs/decisions.md §11: a push shows no request before the identification, a frame that
     goes on after it, and no STX (or a P1 CRC after "!"). A mode B meter changes
     speed after its identification, which a push never does: its stripped
     captures stay B (vector ultraheat-uh50-vpathuis-stripped)."""

@@ -1,6 +1,6 @@
 """Kamstrup Meter Protocol: frames, byte stuffing, CRC, register values. Sans-I/O.
 
-Layers follow the Kamstrup document as research/kmp.md describes it:
+Layers follow the Kamstrup document as docs/kmp.md describes it:
   physical   start byte, stuffed body, stop byte (0x80 … 0x0D to the meter,
              0x40 … 0x0D from it; a lone 0x06 acknowledges)
   data link  address, CID, data, CRC-16/XMODEM big-endian over address…data
@@ -39,7 +39,7 @@ GET_SERIAL = const(0x02)
 GET_REGISTER = const(0x10)
 
 ADDRESS_METER = const(0x3F)
-# The Kamstrup document allows 1..8 registers in one GetRegister (research/kmp.md §5).
+# The Kamstrup document allows 1..8 registers in one GetRegister (docs/kmp.md §5).
 MAX_REGISTERS_PER_REQUEST = const(8)
 # The longest answer we expect is 8 registers of up to 12 bytes (ASCII type
 # string) plus framing: about 150 bytes. Log reads (0xA0…) are larger; 512
@@ -47,7 +47,7 @@ MAX_REGISTERS_PER_REQUEST = const(8)
 MAX_FRAME = const(512)
 
 LINE_BAUD = const(1200)
-# 8N2: every known working reader sends 2 stop bits (research/kmp.md §1).
+# 8N2: every known working reader sends 2 stop bits (docs/kmp.md §1).
 LINE_FRAMING = "8N2"
 
 _ESCAPED = (0x06, 0x0D, 0x1B, 0x40, 0x80)
@@ -435,10 +435,10 @@ class KmpSession:
     (then sent(now_ms)), Receive (then received(data, now_ms) per chunk, and
     with b"" once the deadline passed), Sleep (then woke(now_ms)), until Done.
     One retry per request after `retry_delay_ms` when nothing or a broken frame
-    came back (research/kmp.md §8: never loop, never hammer).
+    came back (docs/kmp.md §8: never loop, never hammer).
     """
 
-    # research/kmp.md §1 (GUESS): first byte within 1 s of the request leaving.
+    # docs/kmp.md §1 (GUESS): first byte within 1 s of the request leaving.
     reply_timeout_ms = 1000
     retry_delay_ms = 1000
     retries = 1
@@ -564,7 +564,7 @@ class KmpSession:
             r.outcome = "ok"
         elif r.answers and r.silent:
             # It answered earlier in this session, then went quiet: the pattern
-            # users report after hours of polling (research/kmp.md §8).
+            # users report after hours of polling (docs/kmp.md §8).
             r.outcome = "lockout"
         elif r.answers or r.garbled:
             r.outcome = "garbled"

@@ -14,8 +14,7 @@ without A matches any row. `unit` is what the meter usually writes, the fallback
 when it writes none; the meter's own unit always wins. Keys joined by "&" name
 each value of a data set (9.4 holds two temperatures), and lookup() gives them
 as a tuple; a plain key names the last value (DSMR gas: the timestamp comes
-first). Sources: research
-iec62056-21.md §8 (OBIS per IEC 62056-61 as esphome-libs/dsmr_parser copies it,
+first). Sources: docs/iec62056-21.md §8 (OBIS per IEC 62056-61 as esphome-libs/dsmr_parser copies it,
 DSMR ids from dsmr_parser tests, Ultraheat meanings from ultraheat-api).
 """
 
@@ -32,7 +31,7 @@ OBJECTS = (
     "1:2.8.0 energy_export kWh energy total_increasing 0",
     "1:2.8.1 energy_export_t1 kWh energy total_increasing 0",
     "1:2.8.2 energy_export_t2 kWh energy total_increasing 0",
-    # research §8: HA's reactive_energy class exists only in newer versions.
+    # docs/iec62056-21.md §8: HA's reactive_energy class exists only in newer versions.
     "1:3.8.0 reactive_energy_import kvarh reactive_energy total_increasing 1",
     "1:4.8.0 reactive_energy_export kvarh reactive_energy total_increasing 1",
     "1:1.7.0 power_import kW power measurement 0",
@@ -170,7 +169,7 @@ def wanted(obis, keep):
 
 # Where a meter writes its serial number, in the order they are trusted: the
 # meter's own serial (C.1.0), its id (0.0.0, "0.0" on heat meters), the
-# equipment id of DSMR (0-0:96.1.1, hex-encoded text) and 96.1.0 (research §8).
+# equipment id of DSMR (0-0:96.1.1, hex-encoded text) and 96.1.0 (docs/iec62056-21.md §8).
 SERIAL_IDS = ("C.1.0", "0.0.0", "0.0", "96.1.0", "96.1.1", "C.1")
 
 

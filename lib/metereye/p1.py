@@ -4,7 +4,7 @@ A pushing meter sends a whole telegram on its own, again and again:
 identification line, data lines, "!" (DSMR 4/5: "!" and a CRC-16/ARC in four hex
 digits over "/" … "!"; DSMR 2.2/3 and mode D: nothing after "!"). The line runs at
 a fixed speed: 2400 or 9600 Bd 7E1 for mode D, 115200 8N1 for DSMR 4/5,
-9600 7E1 for DSMR 2.2/3 (research §5); never take it from the baud character.
+9600 7E1 for DSMR 2.2/3 (docs/iec62056-21.md §5); never take it from the baud character.
 """
 
 from metereye import iec

@@ -2,7 +2,7 @@
 
 Kamstrup water meters ration their optical port: one user's flowIQ 2200
 stopped answering after ~2 h of 30 s polling, others ran for months at hourly
-reads (research/kmp.md §8). So a meter gets an interval or fixed times of
+reads (docs/kmp.md §8). So a meter gets an interval or fixed times of
 day, a daily budget of sessions, a back-off when it goes silent, and a
 lock-out is never hammered: re-woken with the wake output where one is fitted,
 otherwise retried rarely and reported as its own state.
@@ -14,10 +14,10 @@ else seconds since boot) and `day` (a day number for the budget).
 from metereye.compat import const
 
 BACKOFF_CAP_S = const(86400)
-LOCKED_RETRY_S = const(21600)      # at most every 6 h (research/kmp.md §8, GUESS)
+LOCKED_RETRY_S = const(21600)      # at most every 6 h (docs/kmp.md §8, GUESS)
 FAILURES_TO_LOCK = const(3)
 
-# Meter states a person sees (ANSWERS 20).
+# Meter states a person sees (docs/decisions.md §20).
 OK = "ok"
 WAITING = "waiting"               # nothing read yet
 ASLEEP = "asleep"                 # our echo came back, the meter said nothing
@@ -79,7 +79,7 @@ class Schedule:
         self.failures += 1
         if outcome == "asleep" and self.answered_since_wake:
             # Silent after good answers with no wake in between: the pattern of
-            # a meter rationing its port (ANSWERS 20).
+            # a meter rationing its port (docs/decisions.md §20).
             outcome = LOCKOUT
         self.state = outcome
         if outcome in (LOCKOUT, ASLEEP) and self.failures >= FAILURES_TO_LOCK and not self.wake_fitted:

@@ -1,4 +1,4 @@
-"""KMP unit codes and their spelling (research/kmp.md §6, the vectors' unit_table)."""
+"""KMP unit codes and their spelling (docs/kmp.md §6, the vectors' unit_table)."""
 
 # Field n is unit code n (0..66); codes 0 and 51 carry no physical unit.
 # One string rather than a tuple of 67: loaded from .mpy a tuple of strings
@@ -13,7 +13,7 @@ _KMP_UNITS = (
     "s,ms,days,RTC-Q,Datetime,imp/l,l/imp"
 )
 _KMP_UNITS_COUNT = 67
-# PyKMP's table continues at 85 (research/kmp.md §6).
+# PyKMP's table continues at 85 (docs/kmp.md §6).
 _KMP_UNITS_85 = "%RH,%O₂,m/s,kJ/kg,pH,g/kg"
 
 

@@ -51,7 +51,7 @@ def test_deploy_then_the_firmware_publishes_and_a_second_deploy_copies_nothing(b
         assert "wifi-secret-123" not in out + err and "wifi.password" in out
         world.recorder.wait_for(lambda r: len(r.states()) >= 2, timeout=30, what="readings")
         assert world.update_status()["status"] == "deployed"
-        # The layout ANSWERS 24/25 ask for, inside the stand-in's own folder.
+        # The layout docs/decisions.md §24, §25 ask for, inside the stand-in's own folder.
         flash = b.flash
         assert open(os.path.join(flash, "boot.py")).read().strip() == "import startup; startup.boot()"
         assert open(os.path.join(flash, "main.py")).read().strip() == "import app; app.main()"

@@ -9,7 +9,7 @@ BUILD = geo.load_build()
 README = (geo.ENCLOSURE / "README.md").read_text(encoding="utf-8")
 CIRCUIT = (geo.ENCLOSURE / "circuit.md").read_text(encoding="utf-8")
 
-# The firmware's defaults (issue 7): the lead makes the firmware match these.
+# The firmware's default pins: the circuit and the firmware must agree on them.
 FIRMWARE_PINS = {
     "IR TX, head 1 (UART2 TX)": 17,
     "IR RX, head 1 (UART2 RX)": 16,

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 WRITING_KMP = {0x09, 0x11, 0x9C}
 
-# What a real Home Assistant 2025.4 accepted (research/homeassistant.md).
+# What a real Home Assistant 2025.4 accepted (docs/homeassistant.md).
 HA_ACCEPTS = {
     "water": {"m³"},
     "energy": {"kWh", "MWh", "GJ", "Wh"},

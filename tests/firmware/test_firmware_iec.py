@@ -10,7 +10,7 @@ import sys
 from decimal import Decimal
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from vectors import vectors  # noqa: E402
+from testvectors import vectors  # noqa: E402
 
 from metereye import iec  # noqa: E402
 

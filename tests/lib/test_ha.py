@@ -1,14 +1,14 @@
 """Home Assistant discovery, state payloads, the unit table and the counter guard.
 
 Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py). Readings are
-decoded from published Kamstrup frames (research/kmp_vectors.json), so the unit
+decoded from published Kamstrup frames (tests/vectors/kmp_vectors.json), so the unit
 spellings here are the decoder's own. What Home Assistant accepts comes from
-research/homeassistant.md (HA 2025.4 fed such payloads).
+docs/homeassistant.md (HA 2025.4 fed such payloads).
 """
 
 import json
 
-from vectors import vectors, wire
+from testvectors import vectors, wire
 
 from metereye import ha, kmp
 from metereye.errors import ConfigError
@@ -79,7 +79,7 @@ def entity(found, meter_info, key):
     return found["%s_%s_%s" % (READER["reader_id"], meter_info["meter_id"], key)][1]
 
 
-# --- the unit table (ANSWERS 18) -----------------------------------------------
+# --- the unit table (docs/decisions.md §18) -----------------------------------------------
 
 # Every row of ha's table: meter unit -> (value in, value out, HA unit).
 CONVERTED = {
@@ -226,7 +226,7 @@ def test_multical21_discovery_is_what_home_assistant_accepts():
         assert config["name"]
     for key, _, _ in reading.values:
         _common(entity(found, MC21, key), MC21, state)
-    # research/homeassistant.md: water m³ total_increasing lands in the Energy dashboard
+    # docs/homeassistant.md: water m³ total_increasing lands in the Energy dashboard
     _measured(entity(found, MC21, "volume"), "volume", "m\u00b3", "water", "total_increasing")
     _measured(entity(found, MC21, "volume_reverse"), "volume_reverse", "m\u00b3", "water", "total_increasing")
     _measured(entity(found, MC21, "flow"), "flow", "m\u00b3/h", "volume_flow_rate", "measurement")

@@ -1,5 +1,5 @@
 """IEC 62056-21 / P1 reader, builders and decoder against the published vectors
-(research/iec_vectors.json); builders, the write guard and the OBIS catalogue.
+(tests/vectors/iec_vectors.json); builders, the write guard and the OBIS catalogue.
 
 Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py).
 """
@@ -8,7 +8,7 @@ from iechelp import (describe as _describe, xor as _xor, readout as _readout, ch
 
 import gc
 
-from vectors import vectors, wire
+from testvectors import vectors, wire
 
 from metereye import iec, iec_json, obis
 from metereye.errors import WriteRefused

@@ -10,7 +10,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from vectors import vectors, wire
+from testvectors import vectors, wire
 
 from metereye import iec, iec_json, p1
 from metereye.actions import Done, Receive, Send, SetLine, Sleep
@@ -122,7 +122,7 @@ def test_mutated_real_readouts_idents_and_telegrams_end_in_events_or_typed_error
     _decode(data)
 
 
-# Characters by the grammar (research §4): ids without ( ) ! / and line ends,
+# Characters by the grammar (docs/iec62056-21.md §4): ids without ( ) ! / and line ends,
 # values without ( ) * / ! &, units without ( ) / ! &.
 _PRINTABLE = [chr(c) for c in range(0x20, 0x7F)]
 _ID = st.text(st.sampled_from([c for c in _PRINTABLE if c not in "()!/"]), min_size=1, max_size=20)

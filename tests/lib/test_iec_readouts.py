@@ -24,7 +24,7 @@ def _pairs(d):
 
 # --- readouts written here by the standard's rules --------------------------
 # None of these came from a capture: ids, values and quirks follow
-# research/iec62056-21.md §3-§5 and IEC 62056-21's grammar.
+# docs/iec62056-21.md §3-§5 and IEC 62056-21's grammar.
 
 EMH_LINES = [
     "F.F(00000000)",

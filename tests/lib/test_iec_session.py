@@ -6,7 +6,7 @@ baud rate), so a session that forgets to switch, or switches when the meter
 does not, reads nothing.
 """
 
-from vectors import vectors, wire
+from testvectors import vectors, wire
 
 from iechelp import xor as _xor
 from metereye import iec, iec_json

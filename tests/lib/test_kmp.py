@@ -1,9 +1,9 @@
-"""KMP codec and stream reader against the published frames (research/kmp_vectors.json).
+"""KMP codec and stream reader against the published frames (tests/vectors/kmp_vectors.json).
 
 Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py).
 """
 
-from vectors import kmp_unit_table, vectors, wire
+from testvectors import kmp_unit_table, vectors, wire
 
 from metereye import kmp, kmp_json
 from metereye.units import kmp_display, kmp_unit

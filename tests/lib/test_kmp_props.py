@@ -6,7 +6,7 @@ an unbounded buffer, whatever the bytes and however they are chunked.
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from vectors import vectors, wire
+from testvectors import vectors, wire
 
 from metereye import kmp, kmp_json
 from metereye.errors import MeterEyeError

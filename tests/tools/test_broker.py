@@ -33,7 +33,7 @@ WAIT_S = 10.0
 READER = {"reader_id": "bench-1", "address": "127.0.0.1:8080", "sw_version": "0.1.0"}
 METER = {"meter_id": "multical21_75749993", "manufacturer": "Kamstrup", "model": "Multical 21",
          "serial": "75749993"}
-# research/kmp_vectors.json water-7reg-resp-gg and water-serial-resp-gg, as the decoder spells them
+# tests/vectors/kmp_vectors.json water-7reg-resp-gg and water-serial-resp-gg, as the decoder spells them
 VALUES = [("volume", "831.403", "m\u00b3"), ("hour_counter", "54888", "number"), ("info", "0", "number"),
           ("flow", "420", "l/h"), ("volume_reverse", "0.000", "m\u00b3"), ("temp_water", "20", "\u00b0C"),
           ("temp_ambient", "21", "\u00b0C"), ("serial_number", "75749993", "number")]

@@ -42,12 +42,22 @@ def test_the_main_job_reads_publishes_prints_and_serves_its_page_until_stopped()
             if not line:
                 break
             lines.append(line)
-            if re.match(r"\d\d:\d\d:\d\d  multical21_75749993  volume \d+\.\d{3} m³  flow \S+ m³/h  \(seq \d+\)",
-                        line):
+            if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  metereye-demo/multical21_75749993  "
+                        r".*\bvolume \d+\.\d{3} m³, .*\bflow \d+\.\d{3} m³/h.*  \(seq \d+\)$", line):
                 readings.append(line)
         out = "".join(lines)
         assert len(readings) == 2, out
         assert "the reader's page: http://127.0.0.1:%d/" % port in out, out
+        # The watch command it prints runs on this machine (no mosquitto_sub needed) and shows
+        # the reading with the digits and units that travelled.
+        watch_line = next(l for l in lines if " watch --broker " in l).split()
+        cmd = watch_line[:watch_line.index("--broker") + 2]
+        assert cmd[0] in ("metereye", ".venv/bin/metereye") or cmd[0].endswith("/metereye"), watch_line
+        cmd[0] = METEREYE if cmd[0] == "metereye" else cmd[0]
+        watched = subprocess.run(cmd + ["--seconds", "25"], capture_output=True, text=True, timeout=60,
+                                 cwd=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+        assert re.search(r"metereye-demo/multical21_75749993  .*\bvolume \d+\.\d{3} m³", watched.stdout), (
+            watched.stdout + watched.stderr)
         # The page shows what was printed: the same meter, with a volume in m³.
         page = _get("http://127.0.0.1:%d/api/readings" % port)
         assert page is not None, out

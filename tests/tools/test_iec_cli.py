@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from simhelp import METEREYE, Sim, metereye  # noqa: E402
-from vectors import vectors, wire  # noqa: E402
+from testvectors import vectors, wire  # noqa: E402
 
 from metereye import iec  # noqa: E402
 from metereye.actions import Receive, Send, SetLine, Sleep, wire_ms  # noqa: E402

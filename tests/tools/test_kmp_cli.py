@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from simhelp import BIN, Sim, metereye  # noqa: E402
-from vectors import vectors  # noqa: E402
+from testvectors import vectors  # noqa: E402
 
 from metereye import meters  # noqa: E402
 

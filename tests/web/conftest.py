@@ -28,7 +28,8 @@ def browser():
     need_chromium()
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        # Debian's Chromium, never a downloaded one; Playwright adds --no-sandbox itself (TOOLCHAIN §8).
+        # Debian's Chromium, never a downloaded one; Playwright adds --no-sandbox itself
+        # (`npx playwright install` cannot download here, and users have Debian's).
         b = p.chromium.launch(executable_path=CHROMIUM)
         yield b
         b.close()

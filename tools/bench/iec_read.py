@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 
 from simhelp import Sim  # noqa: E402
-from vectors import vectors, wire  # noqa: E402
+from testvectors import vectors, wire  # noqa: E402
 
 from metereye import iec  # noqa: E402
 from metereye.actions import wire_ms  # noqa: E402

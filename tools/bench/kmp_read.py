@@ -23,7 +23,7 @@ from metereye_tools.line import SerialLine, run_session  # noqa: E402
 from metereye_tools.mpy import build_lib  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 from simhelp import Sim  # noqa: E402
-from vectors import vectors  # noqa: E402
+from testvectors import vectors  # noqa: E402
 
 BITS = 11
 BAUD = 1200

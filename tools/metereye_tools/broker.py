@@ -1,7 +1,7 @@
 """A local MQTT broker on loopback for the main job and the tests.
 
 A real Mosquitto when it is installed (what users run beside Home Assistant),
-otherwise the broker of the `amqtt` package from .venv (TOOLCHAIN §6). Either
+otherwise the broker of the `amqtt` package from .venv. Either
 runs as a child process, so a test can kill it, bring it back on the same port
 (`restart`) or freeze it (`pause`: the port still accepts, nothing answers).
 

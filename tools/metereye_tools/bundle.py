@@ -14,7 +14,7 @@ The board's flash, relative to its root ("" on a board, the stand-in's folder on
 The set is every file of lib/ and firmware/ (except the three above), plus
 umqtt.simple and microdot from build/deps, compiled with mpy-cross with `-s`
 source names so tracebacks name the source file. The .mpy files are bytecode
-only (ANSWERS 25), so they load on any board with .mpy version 6.
+only (docs/decisions.md §25), so they load on any board with .mpy version 6.
 """
 
 import base64

@@ -344,7 +344,14 @@ def cmd_demo(args):
     return EXIT_OK
 
 
-# --- deploy, config, update (issue 9) ------------------------------------------
+# --- watch ----------------------------------------------------------------------
+
+def cmd_watch(args):
+    from metereye_tools.watch import watch_command
+    return watch_command(args)
+
+
+# --- deploy, config, update ------------------------------------------------------
 
 def cmd_deploy(args):
     from metereye_tools.deploy import deploy_command
@@ -432,6 +439,17 @@ def build_parser():
     e.add_argument("--speed", type=float, default=60.0, help="the simulated meter's clock speed")
     e.add_argument("--web-port", type=int, help="the reader's page on this port of 127.0.0.1 (default: a free one)")
     e.set_defaults(func=cmd_demo)
+
+    w = sub.add_parser("watch", help="print the readings a broker carries (no mosquitto_sub needed)")
+    w.add_argument("--broker", required=True, help="HOST or HOST:PORT (default port 1883)")
+    w.add_argument("--prefix", default="metereye", help="the readers' topic prefix (default metereye)")
+    w.add_argument("--discovery-prefix", default="homeassistant",
+                   help="Home Assistant's discovery prefix, where the units come from (default homeassistant)")
+    w.add_argument("--all", action="store_true", help="every topic and payload, like mosquitto_sub -v")
+    w.add_argument("--user")
+    w.add_argument("--password")
+    w.add_argument("--seconds", type=float, help="stop after this many seconds")
+    w.set_defaults(func=cmd_watch)
 
     dp = sub.add_parser("deploy", help="put the firmware on a board by cable (mpremote)")
     dp.add_argument("--port", help="the board's serial port (/dev/ttyUSB0), or a stand-in's pty")

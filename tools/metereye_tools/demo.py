@@ -3,15 +3,14 @@ unix MicroPython port reading it over a pty, publishing to a local MQTT broker
 and serving its page, and each reading printed as it is published. Ctrl-C
 stops it all."""
 
-import json
 import os
 import shutil
 import signal
 import tempfile
+import sys
 import threading
-import time
 
-from metereye_tools import simulator
+from metereye_tools import simulator, watch
 from metereye_tools.broker import free_port, start_broker
 from metereye_tools.unixport import Firmware
 
@@ -45,10 +44,11 @@ def run(seconds=None, speed=60.0, web_port=None, out=print):
     out("metereye demo")
     out("  simulated Multical 21 on %s (needs its magnet: the firmware's wake output applies it)" % pty)
     out("  reader firmware on unix MicroPython, flash folder %s, console %s" % (flash, fw.log_path))
-    out("  MQTT broker (%s) on %s:%d; watch with:" % (broker.kind, broker.host, broker.port))
-    out("    mosquitto_sub -h %s -p %d -v -t 'metereye/#' -t 'homeassistant/#'" % (broker.host, broker.port))
+    out("  MQTT broker (%s) on %s:%d; watch it from another terminal with:" % (broker.kind, broker.host, broker.port))
+    out("    %s watch --broker %s:%d        (--all: every topic and payload)"
+        % (_metereye_command(), broker.host, broker.port))
     out("  the reader's page: http://127.0.0.1:%d/  (password for its settings: %s)" % (web_port, PAGE_PASSWORD))
-    out("  readings (metereye/metereye-demo/<meter>/state), Ctrl-C stops:")
+    out("  readings (metereye/metereye-demo/<meter>/state, units as Home Assistant shows them), Ctrl-C stops:")
     stop = threading.Event()
     if seconds:
         threading.Timer(seconds, stop.set).start()
@@ -62,26 +62,16 @@ def run(seconds=None, speed=60.0, web_port=None, out=print):
         shutil.rmtree(flash, ignore_errors=True)
 
 
+def _metereye_command():
+    """How a person in this shell starts the metereye of this venv."""
+    here = os.path.join(os.path.dirname(sys.executable), "metereye")
+    if shutil.which("metereye") == here or not os.path.exists(here):
+        return "metereye"
+    return os.path.relpath(here) if not os.path.relpath(here).startswith("..") else here
+
+
 def _follow(broker, out, stop, fw):
-    import paho.mqtt.client as mqtt
-
-    def on_message(client, userdata, msg):
-        if not msg.topic.endswith("/state"):
-            return
-        try:
-            state = json.loads(msg.payload)
-        except ValueError:
-            return
-        meter = msg.topic.split("/")[-2]
-        stamp = time.strftime("%H:%M:%S", time.localtime(state.get("t") or time.time()))
-        out("%s  %s  volume %s m³  flow %s m³/h  (seq %s)" % (
-            stamp, meter, state.get("volume"), state.get("flow"), state.get("seq")))
-
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="metereye-demo-watch")
-    client.on_message = on_message
-    client.connect(broker.host, broker.port)
-    client.subscribe("metereye/+/+/state")
-    client.loop_start()
+    client = watch.subscribe(broker.host, broker.port, out, client_id="metereye-demo-watch")
     try:
         while not stop.wait(0.5):
             if fw.proc.poll() is not None:

@@ -3,11 +3,11 @@ from this repo onto a board by cable, and later to a reader over WiFi.
 
 deploy drives the board with `mpremote connect PORT resume …`. `resume`
 never soft-resets first: on the unix-port stand-in a soft reset ends the
-process (TOOLCHAIN §4). The steps:
+process. The steps:
 
 1. probe: what the board is (.mpy version, platform, free flash) and what it
    holds (each set's manifest, and the sha256 of every file, hashed on the
-   board). A board whose `_mpy & 0xFF != 6` is refused (ANSWERS 25).
+   board). A board whose `_mpy & 0xFF != 6` is refused (docs/decisions.md §25).
 2. stage: the new set goes into the set the board does not run. Its
    manifest is deleted first, so a half-written set is never run. Files that
    the staging set or the running set already hold are kept or copied on the
@@ -22,7 +22,7 @@ If a deploy is stopped anywhere, the board still boots the old set, and the
 next deploy finds the unfinished set and completes it. Every remote path is
 ROOT + "/" + relative path. ROOT is "" on a board. On the unix port it is the
 stand-in's own folder (absolute), and only a folder marked by the stand-in is
-accepted: nothing is ever written to /lib or /main.py of the host (ANSWERS 24).
+accepted: nothing is ever written to /lib or /main.py of the host (docs/decisions.md §24).
 """
 
 import copy

@@ -2,12 +2,12 @@
 
     python -m metereye_tools.deps      (tools/setup.sh runs it; cheap when done)
 
-- umqtt.simple 1.3.4: pip cannot install its sdist (no build metadata,
-  TOOLCHAIN §5), so it is fetched by name from the package index pip uses by
+- umqtt.simple 1.3.4: pip cannot install its sdist (it has no setup.py
+  or pyproject.toml), so it is fetched by name from the package index pip uses by
   default, through the index's JSON simple API, and both the sdist and the
   extracted file are checked against pinned sha256s.
 - microdot 2.7.0: pip installs it into .venv (the dev extra); its three device
-  files are copied from there (ANSWERS 2).
+  files are copied from there (docs/decisions.md §2).
 
 The unix MicroPython port finds them with MICROPYPATH=.frozen:build/deps:lib:firmware.
 """

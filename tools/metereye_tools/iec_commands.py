@@ -14,8 +14,8 @@ from metereye_tools import cli
 from metereye_tools.line import LineError, SerialLine, run_session
 
 # What detect sends before its sign-on: a NUL pre-roll wakes a battery meter
-# (Ultraheat UH50/T550 want one, research §6); mains meters skip noise before
-# "/" (research §4), so the one sign-on serves every IEC meter.
+# (Ultraheat UH50/T550 want one, docs/iec62056-21.md §6); mains meters skip noise before
+# "/" (docs/iec62056-21.md §4), so the one sign-on serves every IEC meter.
 DETECT_PREROLL = b"\x00" * 40
 # How long `read` waits for a pushing meter's telegram: DSMR 2.2/3 push every
 # 10 s, so two periods and the telegram's own time.
@@ -159,7 +159,7 @@ def _iec_model(ident):
     text = ident.text.upper()
     mode = ident.mode
     if maker == "LUG" and mode == "B":
-        # Landis+Gyr Ultraheat: the read needs its wake-up and 7E2 (research §6).
+        # Landis+Gyr Ultraheat: the read needs its wake-up and 7E2 (docs/iec62056-21.md §6).
         return "ultraheat-t550" if "T550" in text or "UHT" in text else "ultraheat-uh50"
     if maker == "KAM" and mode == "A":
         return "multical66c"
@@ -252,7 +252,7 @@ class Found:
 
 
 def read_command(port, found):
-    """The exact `metereye read` line for what detect found (ANSWERS 17)."""
+    """The exact `metereye read` line for what detect found (docs/decisions.md §17)."""
     words = ["metereye", "read", "--port", port]
     if found.meter:
         words += ["--meter", found.meter]
@@ -287,7 +287,7 @@ def _found_kmp(res, baud):
                 "software_revision": res.software_revision, "serial": res.serial}
     summary = "Kamstrup KMP meter at %d Bd 8N2: type %s, software revision %s, serial %s" % (
         baud, identity["meter_type"], res.software_revision, res.serial)
-    note = ("the type code does not name the model (research/kmp.md): for more than the water "
+    note = ("the type code does not name the model (docs/kmp.md): for more than the water "
             "meter's registers add --meter with your model (metereye simulate --list)")
     if baud != 1200:
         note = "it answered at %d Bd; metereye read speaks KMP at 1200 Bd only" % baud

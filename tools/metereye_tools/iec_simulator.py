@@ -1,9 +1,9 @@
-"""Simulated IEC 62056-21 and P1 meters for `metereye simulate` (issue 4).
+"""Simulated IEC 62056-21 and P1 meters for `metereye simulate`.
 
 Each plays one model of the one namespace (meters.MODELS) with a real readout
-from research/iec_vectors.json, read where the tests read it ($METEREYE_RESEARCH,
-else ../shared/research beside the repository), never copied. The simulator
-frames the vector's data lines itself (ANSWERS 16): identification, STX, the
+from data/iec_readouts.json (copied from tests/vectors/iec_vectors.json, each
+with its source; data/README.md lists them). The simulator
+frames the vector's data lines itself (docs/decisions.md §16): identification, STX, the
 data lines, "!" CR LF ETX and a BCC it computes; a push is identification, data
 lines, "!" [CRC-16] CR LF. The faults (--garble, --noise) reproduce the
 published defects on purpose.
@@ -13,7 +13,7 @@ published defects on purpose.
     multical66c      mode A, all at 300 Bd (Kamstrup Multical 66C)
     ultraheat-uh50   mode B, 300 then 2400 Bd 7E2, answers only after a NUL pre-roll
     ultraheat-t550   as the UH50, but two blank lines where the identification goes
-                     (research §6; no T550 capture exists, so it plays the UH50 data)
+                     (docs/iec62056-21.md §6; no T550 capture exists, so it plays the UH50 data)
     iec-push         mode D, pushes every 2 s at 9600 7E1 (EasyMeter Q3DA1024)
     dsmr-p1          DSMR 5, pushes every second at 115200 8N1 with CRC (Iskra MT382)
     dsmr3-p1         DSMR 2.2, pushes every 10 s at 9600 7E1, no CRC (Iskra MT382)
@@ -24,7 +24,7 @@ wall-clock pace whatever `--speed` says: the reader on the other side is real,
 its ACK takes 200 ms to leave a 300 Bd wire, and a meter that answered before
 the reader could have switched would test the race, not the reader. On a pty
 the meter checks, as each byte leaves, that the reader's line runs at the
-byte's speed (the master sees the slave's speed; ANSWERS 15: speed only, not
+byte's speed (the master sees the slave's speed; docs/decisions.md §15: speed only, not
 framing); a byte at the wrong speed arrives as what a UART makes of it, and the
 log says so. Over TCP it switches after the ACK without checking.
 
@@ -35,16 +35,14 @@ per message sent (with the speed sent at and the reader's line speed).
 
 import json
 import os
-import sys
 import time
 
 from metereye import iec
 from metereye.actions import bits_per_char
 from metereye.crc import bcc, crc16_arc
 from metereye_tools import simulator
-from metereye_tools.mpy import ROOT
 
-REACTION_S = 0.2        # IEC 62056-21 §3: the meter's minimum reaction time (research §3)
+REACTION_S = 0.2        # IEC 62056-21 §3: the meter's minimum reaction time (docs/iec62056-21.md §3)
 ACK_WAIT_S = 2.0        # after its identification a mode C meter waits tr max (1.5 s) and slack
 # ultraheat-api sends 40 NULs (1.5 s at 7E2); the standard's battery wake-up
 # sends NULs for 2.1-2.3 s. The simulated UH50 wants at least 1 s of them.
@@ -66,25 +64,17 @@ PLAYS = {
 }
 
 
-def research_dir():
-    return os.environ.get("METEREYE_RESEARCH") or os.path.join(ROOT, "..", "shared", "research")
+READOUTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "iec_readouts.json")
 
 
 def vector_bytes(vector_id):
-    """The bytes of one vector of iec_vectors.json."""
-    path = os.path.join(research_dir(), "iec_vectors.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            items = json.load(f)["vectors"]
-    except (OSError, ValueError, KeyError) as e:
-        print("metereye simulate: cannot read the readouts in %s: %s (set METEREYE_RESEARCH)"
-              % (path, e), file=sys.stderr)
-        raise SystemExit(2)
+    """The bytes of one readout of data/iec_readouts.json, masked to 7 bits."""
+    with open(READOUTS, encoding="utf-8") as f:
+        items = json.load(f)["readouts"]
     for v in items:
-        if v.get("id") == vector_id:
+        if v["id"] == vector_id:
             return bytes(b & 0x7F for b in bytes.fromhex(v["hex"].replace(" ", "")))
-    print("metereye simulate: vector %s is not in %s" % (vector_id, path), file=sys.stderr)
-    raise SystemExit(2)
+    raise KeyError("no readout %r in %s" % (vector_id, READOUTS))
 
 
 def split_readout(raw):
@@ -296,7 +286,7 @@ class IecMeter(simulator.SimulatedMeter):
             self._busy_until(self._line_free_in() + after / self.speed + self._wire_s(len(data), baud, f))
             return [simulator.Reply(_out(data, "data"), after, baud, f)]
         if ack.y == "1":
-            # Programming mode: the meter offers its P0 operand (research §7).
+            # Programming mode: the meter offers its P0 operand (docs/iec62056-21.md §7).
             self._busy_until(PROGRAMMING_IDLE_S, "programming")
             p0 = iec.command("P0", b"(" + self._serial() + b")")
             return [simulator.Reply(_out(p0, "operand"), after, baud, f)]

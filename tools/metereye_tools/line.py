@@ -22,8 +22,8 @@ class SerialLine:
     """One optical head on a port: `/dev/ttyUSB0`, a pty, `socket://h:p`, `rfc2217://…`."""
 
     def __init__(self, url, baud=1200, framing="8N2"):
-        # A Linux pty holds neither 7 data bits nor parity (TOOLCHAIN §2,
-        # ANSWERS 15), and pyserial re-applies the whole setting on every
+        # A Linux pty holds neither 7 data bits nor parity: Linux forces CS8 and
+        # clears PARENB (docs/decisions.md §15), and pyserial re-applies the whole setting on every
         # timeout change, which the pty then refuses (EINVAL). On a pty the line
         # stays 8 bits without parity at the asked speed and the protocol masks
         # bytes to 7 bits; a real port gets the framing as asked.
@@ -56,7 +56,7 @@ class SerialLine:
             self._apply(baud, framing)
         except (serial.SerialException, OSError) as e:
             # A Linux pty cannot hold parity: re-applying the same speed with
-            # only the parity changed fails with EINVAL there (ANSWERS 15).
+            # only the parity changed fails with EINVAL there (docs/decisions.md §15).
             if getattr(e, "errno", None) != errno.EINVAL and "22" not in str(e):
                 raise
         self.baud, self.framing = baud, framing

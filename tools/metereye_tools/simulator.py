@@ -26,7 +26,7 @@ from metereye.actions import bits_per_char
 from metereye.meters import details, find
 
 # Linux termios speed codes (CBAUD) <-> baud; MicroPython's termios lacks the
-# low ones as names but writes the same codes (TOOLCHAIN §2).
+# low ones as names but writes the same codes.
 SPEED_CODES = {7: 300, 8: 600, 9: 1200, 11: 2400, 12: 4800, 13: 9600, 14: 19200,
                15: 38400, 4097: 57600, 4098: 115200}
 

@@ -9,7 +9,7 @@ they drive a board over USB.
   MicroPython the way a board boots: boot.py, then main.py, then (when
   main.py ends) the REPL.
   MicroPython runs with the flash folder `BASE/flash` as its working folder
-  and MICROPYPATH=.frozen:lib (ANSWERS 24).
+  and MICROPYPATH=.frozen:lib (docs/decisions.md §24).
 - When MicroPython ends, the loop starts it again. It can end by Ctrl-D at the
   REPL (mpremote's soft reset), by sys.exit() (hw.reset), by a crash, or by a
   kill (a power cut). So the stand-in's reset is a restart of the process, and

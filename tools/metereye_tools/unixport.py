@@ -45,7 +45,7 @@ class Firmware:
         if self.mpy:
             out = build_device_mpy()
             path = [".frozen", os.path.join(out, "lib"), os.path.join(out, "app")]
-            # main.py stays source on a board too (ANSWERS 25): only `import app` is run.
+            # main.py stays source on a board too (docs/decisions.md §25): only `import app` is run.
             cmd += ["-c", "import app; app.main()"]
         else:
             path = [".frozen", DEPS, os.path.join(ROOT, "lib"), os.path.join(ROOT, "firmware")]

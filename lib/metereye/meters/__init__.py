@@ -1,8 +1,8 @@
-"""The meter models metereye knows, one namespace for every protocol (ANSWERS 17).
+"""The meter models metereye knows, one namespace for every protocol (docs/decisions.md §17).
 
 A model is a plain tuple row so the table can be frozen into flash:
 (name, protocol, module, description). The module holds the model's details
-and is imported only when a model of it is used (STYLE R13).
+and is imported only when a model of it is used (docs/style.md R13).
 """
 
 MODELS = (

@@ -1,7 +1,7 @@
 """IEC 62056-21 and P1 meter profiles: how to wake, sign on and read each kind.
 
 A profile gives protocol (iec-a/-b/-c/-d), wake bytes, framing, speeds, the
-default schedule (ANSWERS 21: battery heat meters once a day, mains electricity
+default schedule (docs/decisions.md §21: battery heat meters once a day, mains electricity
 every 15 min; all configurable) and the OBIS ids to publish (obis.py names them).
 """
 
@@ -56,7 +56,7 @@ class IecProfile:
         return PushListener(None if keep_all else self.publish)
 
 
-# Landis+Gyr Ultraheat UH50/T550 (research §6, ANSWERS 14): ultraheat-api's
+# Landis+Gyr Ultraheat UH50/T550 (docs/iec62056-21.md §6, docs/decisions.md §14): ultraheat-api's
 # wake-up exactly: 40 NUL, "/?!" CR LF, a space; the request "/?!" CR LF that
 # follows makes up the vector ultraheat-wakeup-request. 300 Bd 7E2, then mode B
 # (ident 'C') switches to 2400 Bd 7E2.
@@ -89,7 +89,7 @@ PROFILES = (
      "Kamstrup Multical 66C heat meter (IEC-like mode A readout)"),
     ("iec-electricity", "iec-c", _ELECTRICITY + ("C.1.0", "0.0.0", "F.F"), _QUARTER, 60, b"", FRAMING,
      9600, 300, "IEC 62056-21 mode C electricity meter (generic)"),
-    # A meter that offers a speed it never switches to (research §3, aquaticus):
+    # A meter that offers a speed it never switches to (docs/iec62056-21.md §3, aquaticus):
     # read like any mode C meter; the session's fallback signs on again with '0'.
     ("iec-noswitch", "iec-c", _ELECTRICITY + ("C.1.0", "0.0.0", "F.F"), _QUARTER, 60, b"", FRAMING,
      9600, 300, "IEC 62056-21 mode C meter that offers a speed it does not switch to"),
@@ -105,7 +105,7 @@ PROFILES = (
 UNCERTAIN = (
     ("ultraheat-t550", "T550 sends two blank lines where the UH50 sends its identification "
                        "(ultraheat-api test file); the session expects an identification"),
-    ("multical66c", "the /#1 at 1200 Bd variant (research/kmp.md §1) has no published capture: "
+    ("multical66c", "the /#1 variant (sent at 300 Bd, answered at 1200 Bd; docs/kmp.md §1) has no published capture: "
                     "legacy_hash1 is off by default"),
     ("iec-push", "the standard's mode D speed is 2400 Bd; most meters seen push at 9600"),
 )
@@ -136,7 +136,7 @@ class Hash1Result:
 
 
 class Hash1Session:
-    """UNCERTAIN: Multical 66C/401's older protocol (research/kmp.md §1): "/#1" at
+    """UNCERTAIN: Multical 66C/401's older protocol (docs/kmp.md §1): "/#1" at
     300 Bd 7E1, the answer at 1200 Bd, ASCII with ten 7-digit fields. No capture
     was published: the fields come out as found, unnamed."""
 

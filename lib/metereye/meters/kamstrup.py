@@ -1,7 +1,7 @@
-"""What every Kamstrup KMP register id means: one table for all models (ANSWERS 7).
+"""What every Kamstrup KMP register id means: one table for all models (docs/decisions.md §7).
 
 Each row: id, key, Home Assistant device_class, state_class, flags.
-Sources: research/kmp.md §7 (PyKMP constants, Kamstrup technical descriptions,
+Sources: docs/kmp.md §7 (PyKMP constants, Kamstrup technical descriptions,
 published frames). Flags mark what the research could not confirm.
 """
 
@@ -14,7 +14,7 @@ TEXT = const(4)          # an identifier or date, not a measurement
 # One line per register: id, key, device_class, state_class, flags ("-" for
 # none). Text rather than a tuple of tuples: loaded from .mpy, 50 tuples cost
 # ~13 KB of heap on the unix port, this one string ~3 KB; lookups scan it.
-# 292/299: labels from one poster's Multical 21 capture (research/kmp.md §7).
+# 292/299: labels from one poster's Multical 21 capture (docs/kmp.md §7).
 # 582: named BatteryDaysLeft in a flowIQ 3200 data sheet as reported; one frame.
 _TABLE = """\
 1 energy_in energy total_increasing 0

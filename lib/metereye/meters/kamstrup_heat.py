@@ -1,4 +1,4 @@
-"""Multical 302/402/403/602/603 heat meters (research/kmp.md §7, §8)."""
+"""Multical 302/402/403/602/603 heat meters (docs/kmp.md §7, §8)."""
 
 from metereye.meters.kamstrup import HEAT_INFO_FLAGS, KmpModel
 
@@ -32,7 +32,7 @@ _DESCRIPTIONS = {
 
 
 def model(name):
-    # GUESS from reports (research/kmp.md §8): MC402/602 readers ran for months
+    # GUESS from reports (docs/kmp.md §8): MC402/602 readers ran for months
     # at 5-min register reads; 15 min default, 5 min floor, 288 a day.
     return KmpModel(name, _DESCRIPTIONS[name], REGISTERS, None, HEAT_INFO_FLAGS,
                     interval_s=900, min_interval_s=300, sessions_per_day=288)

@@ -1,12 +1,12 @@
-"""Multical 21 and flowIQ 2101/2200/3100 water meters (research/kmp.md §7, §8)."""
+"""Multical 21 and flowIQ 2101/2200/3100 water meters (docs/kmp.md §7, §8)."""
 
 from metereye.meters.kamstrup import WATER_INFO_FLAGS, KmpModel
 
 # (id, unit code, exponent, length) as seen in the published water-meter
 # frames (kmp_vectors.json: water-7reg-resp-gg, water-serial-resp-gg,
 # fiq2200-batterydays-resp-ffr1402). 1002/1003/582 are UNCERTAIN on these
-# meters (research/kmp.md §7): a meter that does not know them leaves them out.
-# Min/max flow live in loggers whose register ids are unknown (ANSWERS 8).
+# meters (docs/kmp.md §7): a meter that does not know them leaves them out.
+# Min/max flow live in loggers whose register ids are unknown (docs/decisions.md §8).
 REGISTERS = (
     (68, 40, -3, 4),      # volume m³
     (74, 41, 0, 2),       # flow l/h
@@ -30,7 +30,7 @@ _DESCRIPTIONS = {
 
 
 def model(name):
-    # Schedule defaults are GUESSES from user reports (research/kmp.md §8):
+    # Schedule defaults are GUESSES from user reports (docs/kmp.md §8):
     # 30 s polling failed within hours for one flowIQ 2200, hourly reads ran
     # for months on a Multical 21. Hourly, never under 15 min, 48 a day.
     return KmpModel(name, _DESCRIPTIONS[name], REGISTERS, 1001, WATER_INFO_FLAGS,

@@ -1,6 +1,6 @@
 """The research vectors, read the same way on CPython and unix MicroPython.
 
-They are read from ../shared/research/ (or $METEREYE_RESEARCH), never copied.
+They live in tests/vectors/ with their sources (tests/vectors/README.md).
 MicroPython cannot json.load the whole files in a small heap, so the runner
 first splits each into one vector per line under build/vectors/ (split_all),
 and under MicroPython they are read a line at a time.
@@ -15,8 +15,8 @@ ROOT = _HERE + "/../.."
 _LIST_KEY = {"kmp_vectors.json": "frames", "iec_vectors.json": "vectors"}
 
 
-def research_dir():
-    return os.getenv("METEREYE_RESEARCH") or ROOT + "/../shared/research"
+def vectors_dir():
+    return ROOT + "/tests/vectors"
 
 
 def _split_path(name):
@@ -24,13 +24,13 @@ def _split_path(name):
 
 
 def vectors(name):
-    """Every vector of research file `name` ("kmp_vectors.json"), in order."""
+    """Every vector of file `name` ("kmp_vectors.json"), in order."""
     if sys.implementation.name == "micropython":
         with open(_split_path(name)) as f:
             for line in f:
                 yield json.loads(line)
         return
-    with open(research_dir() + "/" + name, encoding="utf-8") as f:
+    with open(vectors_dir() + "/" + name, encoding="utf-8") as f:
         for v in json.load(f)[_LIST_KEY[name]]:
             yield v
 
@@ -40,7 +40,7 @@ def kmp_unit_table():
     if sys.implementation.name == "micropython":
         with open(ROOT + "/build/vectors/kmp_unit_table.json") as f:
             return json.load(f)
-    with open(research_dir() + "/kmp_vectors.json", encoding="utf-8") as f:
+    with open(vectors_dir() + "/kmp_vectors.json", encoding="utf-8") as f:
         return json.load(f)["unit_table"]
 
 
