@@ -77,6 +77,12 @@ class WriteRefused(MeterEyeError):
     token = "write_refused"
 
 
+class UnknownProtocol(MeterEyeError):
+    """A protocol name that is not in the protocol table (protocols.py)."""
+
+    token = "unknown_protocol"
+
+
 class ConfigError(MeterEyeError):
     """A configuration value is missing or out of range."""
 

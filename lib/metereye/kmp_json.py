@@ -2,7 +2,7 @@
 prints and the reader's JSON API serves."""
 
 from metereye import kmp
-from metereye.errors import FrameError
+from metereye.errors import FrameError, NotAFrame
 from metereye.meters.kamstrup import register_key
 
 
@@ -65,3 +65,16 @@ def _application(ev, out):
         out["serial"] = kmp.decode_serial(data)
     elif data:
         out["data_hex"] = " ".join("%02X" % b for b in data)
+
+
+def decode(data):
+    """(dict or list of dicts, exit code) for a capture: one frame, or several in a
+    line (our echo, then the answer). Exit 0 good, 1 a frame failed its check,
+    2 nothing that starts like a frame ({"error": "not_a_frame"})."""
+    try:
+        events = kmp.decode_frames(data)
+    except NotAFrame:
+        return {"error": "not_a_frame"}, 2
+    dicts = [event(e) for e in events]
+    status = 1 if any("error" in d for d in dicts) else 0
+    return (dicts[0] if len(dicts) == 1 else dicts), status

@@ -13,7 +13,6 @@ import sys
 import time
 
 from metereye import kmp, kmp_json, meters
-from metereye.errors import NotAFrame
 from metereye.meters.kamstrup import decode_info, register_key
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SILENT = 0, 1, 2, 3
@@ -61,18 +60,15 @@ def cmd_decode(args):
 
 
 def decode_kmp(data, as_json):
-    try:
-        events = kmp.decode_frames(data)
-    except NotAFrame:
+    result, status = kmp_json.decode(data)
+    if status == EXIT_USAGE:
         print("metereye decode: not a KMP frame (a frame starts with 0x80 or 0x40; "
               "an ACK is a lone 0x06)", file=sys.stderr)
-        return EXIT_USAGE
-    dicts = [kmp_json.event(e) for e in events]
-    status = EXIT_FAILED if any("error" in d for d in dicts) else EXIT_OK
-    if as_json:
-        _print_json(dicts[0] if len(dicts) == 1 else dicts)
         return status
-    for d in dicts:
+    if as_json:
+        _print_json(result)
+        return status
+    for d in (result if isinstance(result, list) else [result]):
         _print_kmp_frame(d)
     return status
 
