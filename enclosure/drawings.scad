@@ -339,7 +339,7 @@ module clip_dimensions(clip_stl) {
               [str("FOR A RIM OF Ø", rim_diameter), "(UNCERTAIN: MEASURE)"], ["rim_diameter"], ink);
         label(clip_on_meter([magnet_centre[0], magnet_centre[1], 0]), [-16, 14], ["MAGNET"], [], ink);
         if (clip_wake_coil != "none")
-            label(clip_on_meter([coil_centre(clip_wake_coil)[0], coil_centre(clip_wake_coil)[1], 0]), [12, 20], ["WAKE COIL"], [], ink);
+            label(clip_on_meter([coil_centre(clip_wake_coil)[0], coil_centre(clip_wake_coil)[1], 0]), [16, 30], ["WAKE COIL"], [], ink);
         label([0, rim_radius - 3, opto_depth], [-22, -6], ["ARROW: TO THE EYE"], [], ink);
     }
 }
