@@ -153,3 +153,22 @@ class Reader:
         self.rig.close()
 
 
+
+
+# The widths a person sees the page at: a laptop, and a phone on the reader's WiFi.
+VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+def open_page(browser, r, width, height, timezone_id=None):
+    """The reader's page in a browser context of its own (its own time zone):
+    (page, page errors, requests that went anywhere but the reader).
+    Close with page.context.close()."""
+    context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=timezone_id)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    elsewhere = []
+    page.on("request", lambda req: None if req.url.startswith(r.http.base) or req.url.startswith("data:")
+            else elsewhere.append(req.url))
+    page.goto(r.url)
+    return page, errors, elsewhere
