@@ -282,8 +282,40 @@ def test_the_chart_counts_in_home_assistants_unit(view):
     assert api["volume"]["ha_unit"] == "m³" and api["volume"]["ha_shift"] == 0
     axis = page.eval_on_selector_all("svg.chart text.axis", "ts => ts.map(t => t.textContent)")
     assert axis[2] == "m³", axis
-    # A counter in l (KMP code 39) would be charted in Home Assistant's L, and one
-    # in "m³ x10" moved a place: the page's shift on exact decimals.
+    # The page's shift for a counter whose Home Assistant unit moves the point
+    # ("m³ x10": one place): exact decimals, no float.
     assert page.evaluate("fmt(shifted(dec('0.022'), 1))") == "0.22"
     assert page.evaluate("fmt(shifted(dec('420'), -3))") == "0.420"
     assert page.evaluate("fmt(shifted(dec('12'), 2))") == "1200"
+
+
+@pytest.fixture(scope="module")
+def served_iec():
+    """An IEC 62056-21 heat meter, which writes m3, m3ph and C and pads its digits with zeros."""
+    need_mosquitto()
+    r = Reader(meter="ultraheat-uh50")
+    try:
+        r.start()
+        r.wait_history(2, timeout=90)
+        yield r
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize("size", sorted(VIEWPORTS))
+def test_an_iec_meters_units_read_as_in_home_assistant(served_iec, browser, size):
+    r = served_iec
+    page, errors, elsewhere = open_page(browser, r, *VIEWPORTS[size], TZ)
+    page.wait_for_selector("section.meter tr[data-name=volume]")
+    api = _api_values(r)
+    rows = _rows(page)
+    for name, want_unit in (("volume", "m³"), ("max_flow", "m³/h"), ("max_temp_flow", "°C"), ("heat_energy", "GJ")):
+        value, unit, aside = rows[name]
+        assert unit == want_unit and value == api[name]["ha_value"], (name, rows[name])
+        # The same number without the meter's leading zeros: its own writing on hovering, not under the name.
+        assert Decimal(value) == Decimal(api[name]["value"]) and aside is None, (name, rows[name])
+        title = page.locator("tr[data-name=%s] td.v" % name).get_attribute("title")
+        assert title == "the meter sent %s %s" % (api[name]["value"], api[name]["unit"]), (name, title)
+    assert api["volume"]["unit"] == "m3" and api["max_temp_flow"]["unit"] == "C"
+    page.context.close()
+    assert not errors and not elsewhere, (errors, elsewhere)

@@ -117,9 +117,9 @@ class Http:
 class Reader:
     """A Rig whose firmware serves its page on a free port, with every secret set."""
 
-    def __init__(self, budget=1440, interval_s=3):
+    def __init__(self, budget=1440, interval_s=3, meter="multical21"):
         self.port = free_port()
-        self.rig = Rig(interval_s=interval_s, extra_config={
+        self.rig = Rig(meter=meter, interval_s=interval_s, extra_config={
             "web": {"enabled": True, "port": self.port, "password": SECRETS["web"]},
             "wifi": {"ssid": "test-net", "password": SECRETS["wifi"]},
         })
