@@ -222,6 +222,19 @@ def test_nav_links_open_and_jump_to_their_sections(view):
                              "return e.tagName !== 'DETAILS' || e.open; }", id_), text
 
 
+def test_an_address_naming_a_section_opens_it(view, browser):
+    page, r = view
+    page.goto(r.url + "#reader-section")                       # the same page: the address changes
+    page.locator("#reader-diag").wait_for()
+    assert 0 < _top(page, "reader-section") < page.viewport_size["height"] / 2
+    size = page.viewport_size
+    fresh, errors, _ = open_page(browser, r, size["width"], size["height"], fragment="#log-section")
+    fresh.locator("#log").wait_for()                            # opened as the page loaded
+    assert 0 < _top(fresh, "log-section") < size["height"] / 2
+    fresh.context.close()
+    assert not errors, errors
+
+
 def test_sections_fold_and_stay_as_left_across_refreshes(view):
     page, _ = view
     summary = page.locator("#reader-section > summary")

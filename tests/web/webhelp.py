@@ -159,8 +159,8 @@ class Reader:
 VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
 
 
-def open_page(browser, r, width, height, timezone_id=None):
-    """The reader's page in a browser context of its own (its own time zone):
+def open_page(browser, r, width, height, timezone_id=None, fragment=""):
+    """The reader's page (its address + fragment) in a browser context of its own (its own time zone):
     (page, page errors, requests that went anywhere but the reader).
     Close with page.context.close()."""
     context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=timezone_id)
@@ -170,5 +170,5 @@ def open_page(browser, r, width, height, timezone_id=None):
     elsewhere = []
     page.on("request", lambda req: None if req.url.startswith(r.http.base) or req.url.startswith("data:")
             else elsewhere.append(req.url))
-    page.goto(r.url)
+    page.goto(r.url + fragment)
     return page, errors, elsewhere
