@@ -334,7 +334,12 @@ def _parts(obj):
     if isinstance(obj, list):
         sep = "["
         for item in obj:
-            yield sep + dumps(item)
+            if isinstance(item, dict) and _holds_list(item):
+                yield sep               # a meter and its readings: a value at a time
+                for part in _parts(item):
+                    yield part
+            else:
+                yield sep + dumps(item)
             sep = ","
         yield "]" if sep == "," else "[]"
         return
@@ -348,6 +353,13 @@ def _parts(obj):
             yield sep + dumps(key) + ":" + dumps(value)
         sep = ","
     yield "}" if sep == "," else "{}"
+
+
+def _holds_list(obj):
+    for value in obj.values():
+        if isinstance(value, list) and value:
+            return True
+    return False
 
 
 def _json_body(req):
