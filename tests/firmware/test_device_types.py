@@ -39,9 +39,11 @@ def test_device_code_uses_only_what_the_board_offers(board):
     assert checked >= len(device_types.device_modules()) + 10     # firmware and lib/metereye both read
 
 
+# hw is read as the board reads it: hw_esp32's names, not hw_unix's (AP_STATE).
 # Each line that must be flagged ends in "# FLAGGED <what mypy says>", or
 # "# FLAGGED[board,...] ..." when only those boards lack it. Unmarked lines must pass.
 PROBE = '''
+import hw
 import machine
 import network
 import socket
@@ -64,6 +66,8 @@ def probe():
     socket.NO_SUCH_OPTION  # FLAGGED Module has no attribute "NO_SUCH_OPTION"
     time.ticks_ms() // 1000  # FLAGGED Unsupported operand types for //
     machine.DAC(machine.Pin(25))  # FLAGGED[esp32-c3,esp32-s3] Module has no attribute "DAC"
+    hw.check_pin(hw.CHIP, 17, "tx")
+    hw.AP_STATE  # FLAGGED Module has no attribute "AP_STATE"
 '''
 
 
