@@ -149,6 +149,10 @@ def main(argv):
         for board in BOARDS:
             install(board)
         return 0
+    unknown = [board for board in argv if board not in BOARDS]
+    if unknown:
+        print("unknown board %s: one of %s, or --install" % (", ".join(unknown), ", ".join(BOARDS)))
+        return 2
     failed = 0
     for board in argv or list(BOARDS):
         status, report = check(board)
