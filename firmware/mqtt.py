@@ -73,6 +73,7 @@ class Publisher:
         self._rediscover = False
         self._event = asyncio.Event()
         self._last_diag = None
+        self._last_ping = time.ticks_ms()
 
     def wake(self, diagnostics=False):
         """Something to send: a reading queued, or (diagnostics) a meter's state changed."""
@@ -89,7 +90,8 @@ class Publisher:
     def _connect(self):
         import umqtt.simple
         if not isinstance(umqtt.simple.socket, _TimedSockets):
-            umqtt.simple.socket = _TimedSockets()
+            # umqtt.simple's own module global, replaced on purpose (see _TimedSockets)
+            umqtt.simple.socket = _TimedSockets()  # type: ignore[assignment]
         MQTTClient = umqtt.simple.MQTTClient
         m = self.cfg
         params = {}
@@ -252,8 +254,6 @@ class Publisher:
                 self._drop()
             await asyncio.sleep_ms(backoff)
             backoff = min(backoff * 2, BACKOFF_CAP_MS)
-
-    _last_ping = 0
 
     def _ping_if_idle(self):
         """A keep-alive within the 60 s umqtt.simple announces; it sends none itself."""

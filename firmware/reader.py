@@ -2,7 +2,6 @@
 and hand a checked reading on. A reading is complete and checked (CRC/BCC) or
 it is not handed on at all."""
 
-import time
 from binascii import hexlify
 
 import asyncio
@@ -192,7 +191,3 @@ class MeterReader:
         if self.uart is not None:
             self.uart.close()
             self.uart = None
-
-
-def uptime_s():
-    return time.ticks_ms() // 1000

@@ -38,7 +38,7 @@ HEALTH_S = 180      # how long a new set has to prove healthy, unless its bundle
 _slot = None        # the set this boot runs; None: not installed by `metereye deploy`
 _trial = False
 _health_s = HEALTH_S
-_boot_ms = 0
+_boot_ms = time.ticks_ms()   # boot.py imports this module first, then calls boot()
 
 
 def load(path):
@@ -123,8 +123,6 @@ def _roll_back(st, reason):
 
 def boot():
     """Choose the set to run and put it on sys.path (boot.py calls this)."""
-    global _boot_ms
-    _boot_ms = time.ticks_ms()
     _choose()
     gc.collect()
 

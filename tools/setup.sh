@@ -29,6 +29,9 @@ fi
 .venv/bin/python -m metereye_tools.deps   # umqtt.simple and microdot into build/deps/ (skips what is there)
 
 if [ "$want_test" = 1 ]; then
+    # The ESP32 firmware's type stubs, each board in build/stubs/ (never in .venv: they
+    # replace CPython's stdlib for a type checker); tests/firmware/test_device_types.py uses them.
+    .venv/bin/python tools/typecheck/device_types.py --install
     missing=()
     for cmd_pkg in $(cat tools/system-packages.txt 2>/dev/null); do
         cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg##*:}

@@ -417,7 +417,9 @@ class CounterGuard:
 
         Values are compared in Home Assistant units (ha_value), what HA sees.
         """
-        out = ()            # the empty tuple is a constant: a good reading allocates no list
+        # The empty tuple is a constant: a good reading allocates no list. Never
+        # appended to (`out or []` comes first), so typed as the list it becomes.
+        out: list = ()  # type: ignore[assignment]
         for key, value, unit in reading.values:
             if _classes(classes, key)[1] == "total_increasing":
                 if not self.accept(reading.meter_id, key, ha_value(value, unit)[0]):
