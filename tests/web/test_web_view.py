@@ -7,11 +7,10 @@ unix MicroPython port, reading the simulated Multical 21 and publishing to
 Mosquitto, serves every test here."""
 
 import json
-import decimal
 import re
 import time
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -173,7 +172,7 @@ def test_heap_figures_in_kb_that_cannot_contradict(view):
         exact = int(re.fullmatch(r"(\d+) B", title).group(1))
         # The page rounds an exact half up (JavaScript's toFixed); Python's "%.1f" would round it
         # to even: 188672 B is 184.25 KB, shown 184.3.
-        kb = (decimal.Decimal(exact) / 1024).quantize(decimal.Decimal("0.1"), decimal.ROUND_HALF_UP)
+        kb = (Decimal(exact) / 1024).quantize(Decimal("0.1"), ROUND_HALF_UP)
         assert text == "%s KB" % kb, (label, text, title)
         figures[label] = exact
     assert figures["Largest heap in use after a collection"] >= figures["Heap in use now"]
