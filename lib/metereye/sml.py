@@ -706,3 +706,64 @@ def decode(data, crc="auto", max_telegram=PC_MAX_TELEGRAM):
     events = list(reader.feed(data))
     events.extend(reader.finish())
     return events
+
+
+# --- listening session --------------------------------------------------------
+
+class SmlResult:
+    """What listening to an SML meter brought: the first good telegram, or why not."""
+
+    def __init__(self, baud, framing):
+        self.baud = baud
+        self.framing = framing
+        self.telegram = None        # the first telegram whose every CRC held
+        self.errors = []            # FrameError events before it
+        self.bytes_received = 0
+        self.outcome = None         # "ok", "garbled" (bytes, no good telegram), "silent"
+
+
+class SmlSession:
+    """Listens at the meter's line (9600 8N1 by default) until one telegram
+    passes its checks, or `timeout_ms` passes. Sans-I/O like p1.PushSession:
+    SetLine, then Receive until Done. A broken telegram does not end it: the
+    meter sends the next within seconds (docs/sml.md §1)."""
+
+    def __init__(self, timeout_ms, baud=LINE_BAUD, framing=FRAMING, crc="auto", keep=None,
+                 max_telegram=None):
+        self.timeout_ms = timeout_ms
+        self.result = SmlResult(baud, framing)
+        self.reader = SmlReader(crc, keep, max_telegram)
+        self._deadline = 0
+
+    def start(self, now_ms):
+        from metereye.actions import SetLine
+        return SetLine(self.result.baud, self.result.framing)
+
+    def line_set(self, now_ms):
+        from metereye.actions import Receive
+        self._deadline = now_ms + self.timeout_ms
+        return Receive(self._deadline)
+
+    def received(self, data, now_ms):
+        r = self.result
+        if not data:
+            return self._done(self.reader.finish())
+        r.bytes_received += len(data)
+        for ev in self.reader.feed(data):
+            if isinstance(ev, Telegram):
+                r.telegram = ev
+                r.outcome = "ok"
+                return self._finish()
+            r.errors.append(ev)
+        return None
+
+    def _done(self, events):
+        r = self.result
+        r.errors.extend(events)
+        if r.outcome is None:
+            r.outcome = "garbled" if r.bytes_received else "silent"
+        return self._finish()
+
+    def _finish(self):
+        from metereye.actions import Done
+        return Done(self.result)
