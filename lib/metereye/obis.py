@@ -62,11 +62,11 @@ OBJECTS = (
     "1:76.7.0 power_l3 W power measurement 0",
     # Phase angles (Holley, unit °): U-L2 and U-L3 against U-L1, each current against
     # its voltage, by OBIS's C=81 numbering; no Home Assistant class fits.
-    "1:81.7.1 angle_u_l2 ° - measurement 1",
-    "1:81.7.2 angle_u_l3 ° - measurement 1",
-    "1:81.7.4 angle_i_l1 ° - measurement 1",
-    "1:81.7.15 angle_i_l2 ° - measurement 1",
-    "1:81.7.26 angle_i_l3 ° - measurement 1",
+    "1:81.7.1 angle_u_l2 ° - - 1",
+    "1:81.7.2 angle_u_l3 ° - - 1",
+    "1:81.7.4 angle_i_l1 ° - - 1",
+    "1:81.7.15 angle_i_l2 ° - - 1",
+    "1:81.7.26 angle_i_l3 ° - - 1",
     "1:96.50.1 manufacturer - - - 6",
     "1:0.0.9 device_id - - - 6",
     "1:96.5.0 status_word - - - 6",
