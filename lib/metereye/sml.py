@@ -220,9 +220,6 @@ class SmlReader:
             raise ValueError(crc)
         self.crc = crc
         self.keep = keep
-        if keep is not None:
-            from metereye.obis import base   # the catalogue only when filtering (R13)
-            self._base = base
         self._buf = bytearray(max_telegram or self.MAX_TELEGRAM)
         self._mv = memoryview(self._buf)
         self._events = None
@@ -690,10 +687,16 @@ class SmlReader:
             raw = None
             i = self._skip(i, end)
         i = self._skip(i, end)                  # valueSignature
-        obis = obis_text(buf, obis_at)
-        if self.keep is None or self._base(obis) in self.keep:
-            t.entries.append(Entry(obis, raw, scaler, unit, status))
+        if self.keep is None or self._wanted(obis_at):
+            t.entries.append(Entry(obis_text(buf, obis_at), raw, scaler, unit, status))
         return i
+
+    def _wanted(self, at):
+        # obis.base's form ("1.8.0": C.D.E, an E of 255 as 0) built from the id's
+        # bytes, so an entry left out costs no text of its full id.
+        buf = self._buf
+        e = buf[at + 4]
+        return "%d.%d.%d" % (buf[at + 2], buf[at + 3], 0 if e == 255 else e) in self.keep
 
 
 # A PC decoding a capture has room for telegrams a reader would refuse.

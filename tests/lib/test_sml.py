@@ -347,3 +347,16 @@ def test_the_reader_keeps_one_buffer():
     for v in vectors("sml_vectors.json"):
         chunked(wire(v), 32, reader)
         assert reader._buf is buf and len(buf) == sml.SmlReader.MAX_TELEGRAM
+
+
+def test_keep_names_ids_as_the_catalogue_does():
+    from metereye import obis
+    for v in vectors("sml_vectors.json"):
+        if not v["crc_ok"]:
+            continue
+        for e in v["entries"]:
+            reader = sml.SmlReader(keep=(obis.base(e["obis"]),))
+            t = _telegram_of(chunked(wire(v), 256, reader))
+            assert e["obis"] in [x.obis for x in t.entries], (v["id"], e["obis"])
+        v = None
+        gc.collect()
