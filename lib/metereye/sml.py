@@ -77,8 +77,13 @@ class Entry:
 
     `raw` is an int (value = raw × 10^scaler), bytes (an octet string), a bool,
     or None (a value SML structures as a list). `scaler` and `unit_code` are
-    None when the meter left them out; `status` likewise.
+    None when the meter left them out; `status` likewise. `width`: the bytes
+    an integer came in; `corrected`: why raw is not what the bytes say by the
+    spec (only "dzg_sign", docs/sml.md §7), else None.
     """
+
+    width = None
+    corrected = None
 
     def __init__(self, obis, raw, scaler, unit_code, status):
         self.obis = obis
@@ -185,6 +190,30 @@ class Telegram:
             len(self.entries), self.crc, "" if self.crc_ok else " FAILED")
 
 
+# DZG DVS74 status word: bits 0-7 are 4, bit 8 "load", bit 11 "energy flows out",
+# bits 21-31 zero (DZG's DVS74 manual, as mtdcr/pysml:sml/__init__.py applies it).
+_DZG_STATUS_MASK = const(0xFFE009FF)
+_DZG_STATUS_IMPORT = const(0x104)
+
+
+def dzg_sign(t):
+    """DZG DVS74 meters send some positive powers (327.68-655.35 W) as a negative
+    Integer16 (volkszaehler/libsml#59, devZer0/libsml-testing#16). Where the
+    meter's own status word says energy flows in, a negative 16.7.0 of up to 3
+    bytes is read unsigned and marked `corrected`; newer DZG meters' real
+    negatives (export, the direction bit set) stay as sent (docs/sml.md §7)."""
+    if t.manufacturer != "DZG":
+        return
+    power = t.find("1-0:16.7.0*255")
+    if power is None or not power.is_number or power.raw >= 0 or (power.width or 9) > 3:
+        return
+    for e in t.entries:
+        if e.status is not None and e.status & _DZG_STATUS_MASK == _DZG_STATUS_IMPORT:
+            power.raw += 1 << (8 * power.width)
+            power.corrected = "dzg_sign"
+            return
+
+
 def hex_upper(data):
     """b"\x45\x4d" as "454D"."""
     return str(hexlify(data), "ascii").upper()
@@ -207,7 +236,8 @@ class SmlReader:
 
     `crc`: "auto" (X-25, else CRC-16/KERMIT, and the telegram says which held),
     "x25" or "kermit" (only that one). `keep`: catalogue ids (obis.base form,
-    "1.8.0") to keep; None keeps every entry.
+    "1.8.0") to keep; None keeps every entry. `dzg_fix`: correct the DZG DVS74's
+    negative power where its own status word says energy flows in (docs/sml.md §7).
     """
 
     # The longest telegram kept, in bytes as sent. Real ones run 200-530 bytes
@@ -215,10 +245,11 @@ class SmlReader:
     # and the reader looks for the next start.
     MAX_TELEGRAM = 1024
 
-    def __init__(self, crc="auto", keep=None, max_telegram=None):
+    def __init__(self, crc="auto", keep=None, max_telegram=None, dzg_fix=True):
         if crc not in ("auto", "x25", "kermit"):
             raise ValueError(crc)
         self.crc = crc
+        self.dzg_fix = dzg_fix
         self.keep = keep
         self._buf = bytearray(max_telegram or self.MAX_TELEGRAM)
         self._mv = memoryview(self._buf)
@@ -234,6 +265,7 @@ class SmlReader:
         self._arg = 0           # bytes of an escape argument or end tail read
         self._literals = 0      # doubled escapes to undo
         self._lost = False      # an end mark off the grid was data: bytes went missing
+        self._candidate = 0     # where a start off the grid was seen in this telegram
         self._iec_clear()
 
     def _iec_clear(self):
@@ -292,6 +324,7 @@ class SmlReader:
         self._state = _BODY
         self._run = self._ones = self._arg = self._literals = 0
         self._lost = False
+        self._candidate = 0
         self._iec_clear()
 
     def _too_long(self):
@@ -330,18 +363,23 @@ class SmlReader:
                 self._arg = 0
             return
         # Off the grid, 1B1B1B1B 1A or 1B1B1B1B 01010101 means bytes were lost
-        # (libsml warns alike, volkszaehler/libsml:sml/src/sml_transport.c), or
-        # is data that happens to look so: an end off the grid counts if its CRC
-        # holds, a start off the grid always does. One lost byte costs one telegram.
+        # (libsml warns alike, volkszaehler/libsml:sml/src/sml_transport.c), or is
+        # data that happens to look so (an octet string ending in 1B1B1B1B before
+        # absent fields, 01 01 …). An end off the grid counts when its CRC holds;
+        # a start off the grid counts at once only after such an end proved bytes
+        # lost, else its place is kept for when the end shows (docs/sml.md §2).
         if b == _END and self._run >= 4:
             self._state = _TAIL
             self._arg = 0
         elif b == _ONE and (self._run >= 4 or self._ones):
             self._ones += 1
             if self._ones == 4:
-                self._emit(SmlBytesLost("a start inside a telegram, off its grid"))
-                self._start()
-                return
+                if self._lost:
+                    self._emit(SmlBytesLost("a start inside a telegram, off its grid"))
+                    self._start()
+                    return
+                self._candidate = n - 7
+                self._ones = 0
         else:
             self._ones = 0
         self._run = 0
@@ -352,6 +390,19 @@ class SmlReader:
         if algorithm is not None:
             self._close(algorithm)
             return
+        start = self._candidate
+        if start > 0:
+            algorithm = self._check(n + 1, start)
+            if algorithm is not None:
+                # A telegram began off the grid of one that lost bytes: the
+                # first is lost, the second is whole. Move it to the front.
+                self._emit(SmlBytesLost("a start inside a telegram, off its grid"))
+                size = n + 1 - start
+                self._buf[0:size] = self._buf[start:n + 1]
+                self._n = size
+                self._literals = 1          # its escapes lie on its own grid: look for them
+                self._close(algorithm)
+                return
         self._lost = True
         self._state = _BODY
         self._run = self._ones = 0
@@ -457,6 +508,8 @@ class SmlReader:
                 if used == "kermit":
                     t.crc = "kermit"
         if err is None:
+            if self.dzg_fix:
+                dzg_sign(t)
             self._emit(t)
             return
         if t is not None:
@@ -464,14 +517,14 @@ class SmlReader:
         err.telegram = t
         self._emit(err)
 
-    def _check(self, n):
-        """Which CRC the transport's trailer holds: "x25", "kermit", or None."""
+    def _check(self, n, start=0):
+        """Which CRC the trailer of buf[start:n] holds: "x25", "kermit", or None."""
         buf = self._buf
         lo_first = buf[n - 2] | (buf[n - 1] << 8)
-        if self.crc != "kermit" and crc16_x25(buf, 0, n - 2) == lo_first:
+        if self.crc != "kermit" and crc16_x25(buf, start, n - 2) == lo_first:
             return "x25"
         if self.crc != "x25":
-            k = crc16_kermit(buf, 0, n - 2)
+            k = crc16_kermit(buf, start, n - 2)
             # libsml and SmlLib compare KERMIT high byte first; no published
             # KERMIT frame shows which (docs/sml.md §2): either order is taken.
             if k == lo_first or k == (buf[n - 2] << 8) | buf[n - 1]:
@@ -672,9 +725,11 @@ class SmlReader:
         k = self._head(i, end)                  # value
         typ = self._type
         size = self._size
+        width = None
         if typ == _T_INT or typ == _T_UINT:
             i = self._number(i, end)
             raw = self._value
+            width = size
         elif typ == _T_OCTETS:
             raw = bytes(buf[k:k + size])
             i = k + size
@@ -688,7 +743,10 @@ class SmlReader:
             i = self._skip(i, end)
         i = self._skip(i, end)                  # valueSignature
         if self.keep is None or self._wanted(obis_at):
-            t.entries.append(Entry(obis_text(buf, obis_at), raw, scaler, unit, status))
+            e = Entry(obis_text(buf, obis_at), raw, scaler, unit, status)
+            if width is not None:
+                e.width = width
+            t.entries.append(e)
         return i
 
     def _wanted(self, at):

@@ -48,6 +48,8 @@ def entry(e):
         out["text"] = text
     if e.status is not None:
         out["status"] = e.status
+    if e.corrected is not None:
+        out["corrected"] = e.corrected      # docs/sml.md §7: not what the bytes say by the spec
     if e.unit_code and e.unit is None:
         out["warning"] = "unknown unit %d" % e.unit_code
     return out

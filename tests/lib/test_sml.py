@@ -44,7 +44,12 @@ def _check_entries(v, t):
     assert len(t.entries) == len(want), (v["id"], t.entries)
     for e, w in zip(t.entries, want):
         assert e.obis == w["obis"], (v["id"], e.obis, w["obis"])
+        if "true_value_per_source" in w:
+            # The DZG sign bug: corrected to what the meter measured (docs/sml.md §7).
+            assert e.value == w["true_value_per_source"] and e.corrected == "dzg_sign", (v["id"], e.value)
+            continue
         assert e.value == w["value"], (v["id"], e.obis, e.value, w["value"])
+        assert e.corrected is None, (v["id"], e.obis)
         assert e.unit == w["unit"], (v["id"], e.obis, e.unit)
         if "raw" in w:
             assert e.raw == w["raw"] and e.scaler == w["scaler"], (v["id"], e.obis)
@@ -120,13 +125,30 @@ def test_a_meter_without_its_pin_sends_the_reduced_data_set():
     assert code == 0 and out["reduced_data_set"] and "PIN" in out["hint"]
 
 
-def test_dzg_negative_power_is_decoded_by_the_spec():
-    # 53 D6CA is a real -105.50 W; 53 8B28 is the DZG encoding bug (-299.12 by the spec,
-    # +356.24 measured): the spec's reading is what comes out (docs/sml.md §7).
+def test_the_dzg_sign_bug_is_corrected_only_where_the_status_word_says_import():
+    # 53 D6CA is a real -105.50 W (export: the status word's direction bit is set);
+    # 53 8B28 is the DVS74 bug, -299.12 by the spec, +356.24 measured
+    # (devZer0/libsml-testing#16, docs/sml.md §7).
     t = _telegram_of(chunked(wire(_vector("dzg_dvs7420_mtr2_neg")), 64))
-    assert t.find("1-0:16.7.0*255").value == "-105.50"
+    power = t.find("1-0:16.7.0*255")
+    assert power.value == "-105.50" and power.corrected is None
     t = _telegram_of(chunked(wire(_vector("dzg_dvs7412_wrong_sign")), 64))
+    power = t.find("1-0:16.7.0*255")
+    assert (power.value, power.raw, power.width, power.corrected) == ("356.24", 35624, 2, "dzg_sign")
+    out, _ = sml_json.decode(wire(_vector("dzg_dvs7412_wrong_sign")))
+    assert [o["corrected"] for o in out["objects"] if "corrected" in o] == ["dzg_sign"]
+    # Off, the spec's reading comes out.
+    spec = sml.SmlReader(dzg_fix=False)
+    t = _telegram_of(chunked(wire(_vector("dzg_dvs7412_wrong_sign")), 64, spec))
     assert t.find("1-0:16.7.0*255").value == "-299.12"
+    # Another maker with the same bytes and status is left alone.
+    v = _vector("dzg_dvs7412_wrong_sign")
+    msgs = sml_encode.messages(wire(v))
+    for node in sml_encode.val_list(msgs):
+        if sml_encode.entry_obis(node) == "1-0:96.50.1*1":
+            node[1][5] = ["o", b"XYZ"]
+    t = _telegram_of(chunked(sml_encode.rebuild(msgs, pad=wire(v)[-3]), 64))
+    assert t.manufacturer == "XYZ" and t.find("1-0:16.7.0*255").value == "-299.12"
 
 
 # --- wrong line settings --------------------------------------------------------
@@ -360,3 +382,19 @@ def test_keep_names_ids_as_the_catalogue_does():
             assert e["obis"] in [x.obis for x in t.entries], (v["id"], e["obis"])
         v = None
         gc.collect()
+
+
+def test_data_that_looks_like_a_start_off_the_grid_stays_data():
+    # An octet string ending in 1B1B1B1B before absent fields (01 01 01 01) reads
+    # as a start off the grid; it is data unless bytes were lost (found by
+    # test_sml_props.py: such telegrams came out as lost_bytes).
+    found = 0
+    for filler in range(1, 9):
+        data = small_telegram([sml_encode.list_entry("1-0:0.0.0*255", b"x" * filler),
+                               sml_encode.list_entry("1-0:0.0.1*255", b"\x1b\x1b\x1b\x1b\x01")])
+        at = data.find(b"\x1b\x1b\x1b\x1b\x01\x01\x01\x01", 8)
+        found += at > 0 and at % 4 != 0
+        for size in (1, 7, len(data)):
+            t = _telegram_of(chunked(data, size))
+            assert t is not None and t.crc_ok and t.entries[1].raw == b"\x1b\x1b\x1b\x1b\x01", (filler, size)
+    assert found >= 3

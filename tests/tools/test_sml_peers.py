@@ -22,12 +22,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DUMP_C = os.path.join(ROOT, "tests", "tools", "peers", "libsml_dump.c")
 
 # Where a peer reads a frame differently from metereye, and why.
-PYSML_DIFFERS = {
-    # pysml re-reads a negative 2-byte 16.7.0 of a DZG meter as unsigned when the status
-    # word says the energy flows in (its DVS74 workaround): +356.24 W, what the meter
-    # measured (devZer0/libsml-testing#16). metereye decodes by the spec (-299.12 W).
-    ("dzg_dvs7412_wrong_sign", "1-0:16.7.0*255"): "356.24",
-}
+# (dzg_dvs7412_wrong_sign's 16.7.0: pysml and metereye both correct the DZG DVS74
+# sign bug where the status word says energy flows in, docs/sml.md §7.)
+PYSML_DIFFERS = {}
 PYSML_REFUSES = {
     "itron_openway3hz_7bit_capture": "transport CRC fails (read at 7 data bits)",
     "easymeter_q3a_corrupt": "transport CRC fails (bytes missing)",
@@ -88,6 +85,7 @@ def test_pysml_reads_the_same_values():
                 continue
             peer = theirs[e.obis]
             assert peer.get("unit") == e.unit, (vid, e.obis, peer.get("unit"))
+            assert (e.corrected is not None) == (e.obis == "1-0:16.7.0*255" and vid == "dzg_dvs7412_wrong_sign")
             if float(Decimal(e.value)) == float(peer["value"]):
                 agreed += 1
             else:
@@ -125,6 +123,7 @@ def libsml_entries(exe, data):
 def test_libsml_reads_the_same_values(libsml_dump):
     refused = []
     read_broken = []
+    libsml_differs = []
     agreed = 0
     for vid, data, crc_ok in _frames():
         theirs = libsml_entries(libsml_dump, data)
@@ -136,13 +135,20 @@ def test_libsml_reads_the_same_values(libsml_dump):
         ours = _ours(data)
         assert [t[0] for t in theirs] == [e.obis for e in ours.entries], vid
         for (obis, kind, raw, scaler, unit), e in zip(theirs, ours.entries):
+            if e.corrected:
+                # libsml 2018 keeps the DZG sign bug's spec reading; ours is corrected.
+                assert int(raw) + (1 << (8 * e.width)) == e.raw, (vid, obis)
+                libsml_differs.append((vid, obis))
+                continue
             if e.is_number:
                 assert kind in ("int", "uint") and int(raw) == e.raw, (vid, obis, raw, e.raw)
                 assert (scaler or 0) == (e.scaler or 0) and unit == e.unit_code, (vid, obis)
                 agreed += 1
             elif isinstance(e.raw, bytes):
                 assert kind == "octets" and raw == sml.hex_upper(e.raw), (vid, obis)
-    print("\nlibsml agrees on %d numbers; refuses %s; reads broken frames %s" % (agreed, refused, read_broken))
+    print("\nlibsml agrees on %d numbers; differs on %s; refuses %s; reads broken frames %s"
+          % (agreed, libsml_differs, refused, read_broken))
+    assert libsml_differs == [("dzg_dvs7412_wrong_sign", "1-0:16.7.0*255")]
     assert sorted(refused) == sorted(LIBSML_REFUSES)
     assert tuple(read_broken) == LIBSML_READS_BROKEN
     assert agreed >= 25
