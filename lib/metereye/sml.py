@@ -52,9 +52,9 @@ _T_INT = const(0x50)
 _T_UINT = const(0x60)
 _T_LIST = const(0x70)
 
-# Message body tags (SML 1.04 as docs/sml.md §4 lists them).
+# Message body tags read (docs/sml.md §4); others, the close response 0x0201
+# among them, are skipped whole.
 OPEN_RESPONSE = const(0x0101)
-CLOSE_RESPONSE = const(0x0201)
 GET_LIST_RESPONSE = const(0x0701)
 
 START = b"\x1b\x1b\x1b\x1b\x01\x01\x01\x01"

@@ -6,7 +6,7 @@ Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py).
 
 import gc
 
-from smlhelp import chunked, describe, kermit_frame, small_telegram, sml_encode, with_transport_crc
+from smlhelp import chunked, describe, kermit_frame, small_telegram, sml_encode
 from testvectors import vectors, wire
 
 from metereye import sml, sml_json
@@ -14,7 +14,6 @@ from metereye.crc import crc16_kermit, crc16_x25
 from metereye.errors import (
     CrcMismatch,
     FrameTooLong,
-    IecNotSml,
     SevenBitLine,
     SmlBytesLost,
     SmlEscapeError,
