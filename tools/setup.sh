@@ -35,7 +35,8 @@ if [ "$want_test" = 1 ]; then
     missing=()
     for cmd_pkg in $(cat tools/system-packages.txt 2>/dev/null); do
         cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg##*:}
-        command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+        # A line names a command, or (for a library) a file the package installs.
+        command -v "$cmd" >/dev/null 2>&1 || [ -e "$cmd" ] || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" = 0 ]; then
