@@ -189,7 +189,7 @@ def micropython_decode(captured, tmp):
 MP_HEAP = r"""
 import gc
 gc.collect(); base0 = gc.mem_alloc()
-from metereye.iec import IecSession
+from metereye.iec_session import IecSession
 from metereye.actions import SetLine, Done
 gc.collect(); imported = gc.mem_alloc()
 answer = open(%r, 'rb')
@@ -241,7 +241,7 @@ def heap_uh50(tmp):
             print("  -X heapsize=%s: does not run: %s" % (heap, (run.stdout + run.stderr).strip().splitlines()[-1]))
             continue
         imported, peak, kept, outcome, seen, n, free = run.stdout.split()
-        print("  -X heapsize=%s: import of metereye.iec (+ actions, crc, errors, guard): %s B; the "
+        print("  -X heapsize=%s: import of metereye.iec_session (+ iec_stream, iec_message, iec_ident, actions, crc, errors, guard): %s B; the "
               "1044-byte readout in 64-byte chunks: peak %s B above the start, %s B kept after gc "
               "(%s data sets kept of %s seen, obis imported for the filter), outcome %s, %s B free"
               % (heap, imported, peak, kept, n, seen, outcome, free))

@@ -6,7 +6,8 @@ every 15 min; all configurable) and the OBIS ids to publish (obis.py names them)
 """
 
 from metereye.actions import Done, Receive, Send, SetLine
-from metereye.iec import FRAMING, INITIAL_BAUD, IecSession
+from metereye.iec_ident import FRAMING, INITIAL_BAUD
+from metereye.iec_session import IecSession
 
 
 class IecProfile:
