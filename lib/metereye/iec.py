@@ -7,7 +7,8 @@ for the PC tools and the tests. The code lives by job:
     iec_session.py   IecSession: reads one meter in mode A, B or C
 
 Device code imports the module it needs, not this one, so a meter that pushes
-(p1.py) never loads the session (docs/style.md R13).
+(p1.py) never loads the session; here too the session loads only when one of
+its names is first asked for, so decoding never pays for it (docs/style.md R13).
 """
 
 from metereye.iec_ident import (  # noqa: F401
@@ -33,5 +34,11 @@ from metereye.iec_message import (  # noqa: F401
     read_command,
     request,
 )
-from metereye.iec_session import IecResult, IecSession  # noqa: F401
 from metereye.iec_stream import IecReader  # noqa: F401
+
+
+def __getattr__(name):
+    if name == "IecSession" or name == "IecResult":
+        from metereye import iec_session
+        return getattr(iec_session, name)
+    raise AttributeError(name)
