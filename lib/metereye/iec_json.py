@@ -2,7 +2,7 @@
 prints and `read --json` reuses (docs/decisions.md §11-13)."""
 
 from metereye.decimal import parse_decimal
-from metereye.errors import FrameError, FrameTooLong, NotAFrame, NotIec
+from metereye.errors import FrameError, FrameTooLong, NoIdentification, NotAFrame, NotIec
 from metereye.iec_ident import Identification, mode_c_baud
 from metereye.iec_message import NAK, Ack, Command, DataSet, End, Request
 from metereye.iec_stream import IecReader
@@ -198,6 +198,8 @@ def result(res, protocol=None):
     }
     if protocol is not None:
         out["protocol"] = protocol
+    if res.blank_identification:
+        out["warnings"] = [NoIdentification.token]     # as decode() says it
     return out
 
 
@@ -239,6 +241,11 @@ def to_text(out):
         lines.append("identification: /%s%s%s%s  (manufacturer %s, mode %s, %s)" % (
             ident["manufacturer"], ident["baud_char"], enhanced, ident["text"],
             ident["manufacturer"], ident["mode"], _baud_text(ident)))
+    warnings = out.get("warnings", ())
+    if ident is None and NoIdentification.token in warnings:
+        lines.append("identification: none, blank lines where it goes (as the Landis+Gyr Ultraheat T550 "
+                     "answers, docs/iec62056-21.md §6)")
+        warnings = [w for w in warnings if w != NoIdentification.token]
     message = out.get("message")
     if message == "request":
         lines.append("request: sign-on%s" % (" for device %r" % out["address"] if out.get("address") else ""))
@@ -267,7 +274,7 @@ def to_text(out):
     if out.get("error"):
         lines.append("error: %s%s" % (out["error"], " (" + out["message_text"] + ")"
                                       if out.get("message_text") else ""))
-    for w in out.get("warnings", ()):
+    for w in warnings:
         lines.append("warning: %s" % w)
     return "\n".join(lines)
 

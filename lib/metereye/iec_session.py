@@ -4,7 +4,7 @@ telegrams (mode D, P1) are p1.py's."""
 
 from metereye.actions import Done, Receive, Send, SetLine, Sleep, wire_ms
 from metereye.compat import const
-from metereye.errors import FrameError, NotIec, Truncated
+from metereye.errors import FrameError, NoIdentification, NotIec, Truncated
 from metereye.iec_ident import FRAMING, INITIAL_BAUD, Identification, baud_char_for, mode_c_baud
 from metereye.iec_message import Ack, DataSet, End, Request, ack, request
 from metereye.iec_stream import IecReader
@@ -17,6 +17,7 @@ class IecResult:
 
     def __init__(self):
         self.identification = None
+        self.blank_identification = False   # blank lines came where it goes (Ultraheat T550)
         self.objects = []           # DataSet events kept (see IecSession keep)
         self.datasets = 0           # data sets seen, kept or not
         self.check = None           # "bcc", "crc" or None
@@ -63,13 +64,16 @@ class IecSession:
     Mode C with a speed change goes: Send(request @300) → Receive →
     Sleep(reaction time) → Send(ACK 0 Z 0 @300) → [Sleep(switch_delay_ms)] →
     SetLine(new speed) → Receive … → Done. Mode B: Send → Receive → SetLine → Receive.
-    Mode A: Send → Receive → Done.
+    Mode A: Send → Receive → Done. A meter that answers with blank lines where
+    its identification goes (NoIdentification: the Ultraheat T550) is read in
+    mode B at `blank_ident_baud`; without one the session reads on at 300 Bd.
 
     Quirks, each an argument: `wake` bytes before the request (Ultraheat's NUL
     pre-roll), `switch_delay_ms` after the ACK has left the wire (USB adapters,
     docs/iec62056-21.md §3), `fallback` to sign on again proposing '0' when the meter sends
     nothing readable at its own offer, `max_baud` (our UART and head), `keep`
-    (OBIS ids to keep, as obis.base gives them; None keeps all).
+    (OBIS ids to keep, as obis.base gives them; None keeps all), `blank_ident_baud`
+    (the speed a meter without identification switches to; its profile knows it).
     """
 
     # IEC 62056-21 §3: reaction time 200 ms…1.5 s; gaps inside a message < 1.5 s.
@@ -87,8 +91,9 @@ class IecSession:
 
     def __init__(self, address="", max_baud=9600, framing=FRAMING, wake=b"",
                  switch_delay_ms=0, fallback=True, mode_control="0", keep=None,
-                 ident_only=False):
+                 ident_only=False, blank_ident_baud=None):
         self.address = address
+        self.blank_ident_baud = blank_ident_baud
         self.ident_only = ident_only    # stop at the identification (detect: one cheap look)
         self.max_baud = max_baud
         self.framing = framing
@@ -245,6 +250,24 @@ class IecSession:
         r.mode = "A"
         return self._data(now_ms)
 
+    def _on_blank_ident(self, now_ms):
+        r = self.result
+        r.blank_identification = True
+        r.ident_ms = now_ms - self._t_req
+        if self.blank_ident_baud:
+            r.mode = "B"
+        if self.ident_only:
+            r.outcome = "ok"
+            return self._done()
+        if not self.blank_ident_baud:
+            return self._data(now_ms)
+        # The T550 changes speed right after its blank lines, as a mode B meter
+        # after its identification (docs/iec62056-21.md §6); the profile knows to what.
+        self._new_baud = self.blank_ident_baud
+        if self._new_baud != INITIAL_BAUD:
+            return self._switch()
+        return self._data(now_ms)
+
     def _on_events(self, events, now_ms):
         r = self.result
         action = None
@@ -261,6 +284,9 @@ class IecSession:
                     action = self._on_ident(ev, now_ms)
             elif isinstance(ev, (Request, Ack)):
                 r.echo_seen = True      # our own light: the request or the ACK
+            elif isinstance(ev, NoIdentification):
+                if self._phase == _P_SIGN_ON and action is None:
+                    action = self._on_blank_ident(now_ms)
             elif isinstance(ev, FrameError):
                 end = getattr(ev, "end", None)
                 if isinstance(ev, NotIec):
@@ -294,7 +320,7 @@ class IecSession:
             self._tries += 1
             self._phase = _P_RETRY
             return Sleep(now_ms + self.retry_delay_ms)
-        if phase == _P_DATA and r.identification is not None:
+        if phase == _P_DATA and (r.identification is not None or r.blank_identification):
             r.errors.append(Truncated("no data"))
         return self._done()
 
@@ -313,7 +339,7 @@ class IecSession:
     def _done(self):
         r = self.result
         if r.outcome is None:
-            if r.identification is not None or r.datasets:
+            if r.identification is not None or r.blank_identification or r.datasets:
                 r.outcome = "garbled"
             elif r.echo_seen:
                 # Only our own light came back: asleep (wake it) or locked out.

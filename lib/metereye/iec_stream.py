@@ -372,7 +372,7 @@ class IecReader:
                 self._blanks = 0
                 self._clear()
                 self._messages += 1
-                self._emit(NoIdentification("blank lines"))
+                self._emit(NoIdentification())
                 self._state = _AFTER
             else:
                 self._blanks = 1
