@@ -327,10 +327,7 @@ class IecReader:
         if not fits:
             k = room
         if k > _SHORT_RUN:
-            mm = self._mm
-            if mm is None:
-                mm = self._mm = memoryview(self._m)
-            self._mv[n:n + k] = mm[start:start + k]
+            self._mv[n:n + k] = self._view()[start:start + k]
         else:
             # Byte by byte: no view to allocate (a 300 Bd line gives a byte or two a read).
             buf = self._buf
@@ -345,8 +342,16 @@ class IecReader:
             self._emit(FrameTooLong(len(self._buf)))
         return False
 
-    def _text(self, start, end):
-        return str(self._mv[start:end], "ascii")
+    def _view(self):
+        """A view of the chunk, made once per chunk and only when needed."""
+        mm = self._mm
+        if mm is None:
+            mm = self._mm = memoryview(self._m)
+        return mm
+
+    def _text(self, start, end, view=None):
+        """The field's bytes start..end as text, or the bytes of `view` (the chunk's)."""
+        return str((self._mv if view is None else view)[start:end], "ascii")
 
     # -- the states (the table in the module's docstring) -----------------------
     # Each takes the chunk m, its marks and the position; it reads a run and
@@ -490,6 +495,10 @@ class IecReader:
                 self._cur = None
                 self._dropping = False
                 self._overflow = False
+                if j < n and m[j] == _LPAR and j - pos <= len(self._buf):
+                    self._line_start = False
+                    self._open_group(self._text(pos, j, self._view()))   # all in this chunk: no copy
+                    return j + 1
             self._line_start = False
             if not self._take(pos, j):
                 self._dropping = True
@@ -530,12 +539,16 @@ class IecReader:
         if j < 0:
             j = n
         if j > pos:
+            if self._n == 0 and j < n and m[j] == _RPAR and j - pos <= len(self._buf):
+                self._close_group(m, self._view(), pos, j)      # all in this chunk: no copy
+                self._state = _LINE
+                return j + 1
             self._take(pos, j)
         if j == n:
             return n
         b = m[j]
         if b == _RPAR:
-            self._close_group()
+            self._close_group(self._buf, self._mv, 0, self._n)
             self._state = _LINE
         elif b == _SLASH:
             # "/" is not allowed in a value (IEC 62056-21): a new frame begins,
@@ -689,8 +702,10 @@ class IecReader:
         self._n = 0
         self._state = self._ret
 
-    def _open_group(self):
-        if self._n or self._dropping:
+    def _open_group(self, obis=None):
+        if obis is not None:
+            self._new_set(obis)
+        elif self._n or self._dropping:
             if self._dropping:
                 self._cur = None
             else:
@@ -710,8 +725,9 @@ class IecReader:
         self._cur = ds
         self._data = True
 
-    def _close_group(self):
-        n = self._n
+    def _close_group(self, data, view, start, end):
+        # The group's text is data[start:end], `view` a view of data: the field
+        # buffer, or the chunk when the whole group lies in it.
         cur = self._cur
         self._n = 0
         if self._overflow or cur is None:
@@ -721,32 +737,31 @@ class IecReader:
             self._emit(FrameTooLong(self.MAX_GROUPS))
             self._dropping = True       # the set's further groups go without a word
             return
-        buf = self._buf
-        star = buf.find(b"*", 0, n)
+        star = data.find(b"*", start, end)
         parts = None
-        if star >= 0 and buf.find(b"&", star, n) >= 0:
+        if star >= 0 and data.find(b"&", star, end) >= 0:
             # "098.5*C&096.1*C": every part has its own unit, so they are two
             # values; "2022-05-19&19:41:17" or "0&1&0" stay one (docs/iec62056-21.md §4).
             parts = []
-            start = 0
+            part = start
             while True:
-                end = buf.find(b"&", start, n)
-                if end < 0:
-                    end = n
-                unit = buf.find(b"*", start, end)
+                stop = data.find(b"&", part, end)
+                if stop < 0:
+                    stop = end
+                unit = data.find(b"*", part, stop)
                 if unit < 0:
                     parts = None
                     break
-                parts.append((self._text(start, unit), self._text(unit + 1, end)))
-                if end == n:
+                parts.append((self._text(part, unit, view), self._text(unit + 1, stop, view)))
+                if stop == end:
                     break
-                start = end + 1
+                part = stop + 1
         if parts:
             values.extend(parts)
         elif star < 0:
-            values.append((self._text(0, n), None))
+            values.append((self._text(start, end, view), None))
         else:
-            values.append((self._text(0, star), self._text(star + 1, n)))
+            values.append((self._text(start, star, view), self._text(star + 1, end, view)))
 
     def _let_out(self, count):
         sets = self._sets
