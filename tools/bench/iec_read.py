@@ -1,7 +1,8 @@
 """Benchmark: reading the simulated mode C meter (Landis+Gyr ZMD120AP readout)
-at real pace, at 300 Bd only and with the switch to 9600 Bd; decoding the same
-readouts with metereye, iec62056-21, iec62056 and dsmr-parser; our decoder
-under unix MicroPython; the heap of an Ultraheat UH50 session in a 64K heap.
+at real pace, at 300 Bd only and with the switch to 9600 Bd; decoding three of
+the readouts with metereye, iec62056-21, iec62056 and dsmr-parser (µs each;
+tools/bench/iec_decode.py gives readouts per second over all the real ones);
+our decoder under unix MicroPython; the heap of an Ultraheat UH50 session in a 64K heap.
 
     .venv/bin/python tools/bench/iec_read.py
 
@@ -218,7 +219,7 @@ print(imported - base0, peak - base, after - base, r.outcome, r.datasets, len(r.
 
 MP_PROFILES = r"""
 import gc
-from metereye import iec, obis
+from metereye import iec_session, obis
 gc.collect(); a = gc.mem_alloc()
 from metereye.meters import details
 p = details('ultraheat-uh50')
