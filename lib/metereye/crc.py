@@ -3,6 +3,8 @@
 All work over buf[start:end] by index so that no slice is copied (docs/style.md R3).
 """
 
+from array import array
+
 from metereye.compat import const
 
 _XMODEM_POLY = const(0x1021)
@@ -24,17 +26,30 @@ def crc16_xmodem(buf, start=0, end=None):
     return crc
 
 
+_arc_table = None
+
+
+def _arc_byte(crc):
+    for _ in range(8):
+        if crc & 1:
+            crc = (crc >> 1) ^ _ARC_POLY_REFLECTED
+        else:
+            crc >>= 1
+    return crc
+
+
 def crc16_arc(buf, start=0, end=None, crc=0):
-    """DSMR P1's CRC-16/ARC (poly 0x8005 reflected, init 0); `crc` continues a run."""
+    """DSMR P1's CRC-16/ARC (poly 0x8005 reflected, init 0); `crc` continues a run.
+    A byte at a time through a 256-entry table: about 7x the bit loop's speed
+    (tools/bench/iec_decode.py); 512 bytes, made on the first call."""
+    global _arc_table
+    table = _arc_table
+    if table is None:
+        table = _arc_table = array("H", [_arc_byte(i) for i in range(256)])
     if end is None:
         end = len(buf)
     for i in range(start, end):
-        crc ^= buf[i]
-        for _ in range(8):
-            if crc & 1:
-                crc = (crc >> 1) ^ _ARC_POLY_REFLECTED
-            else:
-                crc >>= 1
+        crc = (crc >> 8) ^ table[(crc ^ buf[i]) & 0xFF]
     return crc
 
 

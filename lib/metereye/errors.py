@@ -71,6 +71,13 @@ class NotIec(FrameError):
     token = "not_iec"
 
 
+class NoIdentification(FrameError):
+    """Blank lines where IEC 62056-21's identification goes: the Landis+Gyr
+    Ultraheat T550 answers so (docs/iec62056-21.md §6); its data follows."""
+
+    token = "no_identification"
+
+
 class WriteRefused(MeterEyeError):
     """A command that changes the meter, while writing is off."""
 

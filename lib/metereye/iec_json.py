@@ -1,9 +1,11 @@
 """IEC 62056-21 / P1 messages as plain dicts: the shape `metereye decode iec --json`
 prints and `read --json` reuses (docs/decisions.md §11-13)."""
 
-from metereye import iec
 from metereye.decimal import parse_decimal
-from metereye.errors import FrameError, FrameTooLong, NotAFrame, NotIec
+from metereye.errors import FrameError, FrameTooLong, NoIdentification, NotAFrame, NotIec
+from metereye.iec_ident import Identification, mode_c_baud
+from metereye.iec_message import Ack, Command, DataSet, End, Nak, Request
+from metereye.iec_stream import IecReader
 
 EXIT_OK = 0
 EXIT_CHECK = 1          # bcc, crc, truncated: what arrived is listed, but not whole
@@ -60,7 +62,7 @@ def decode(data, max_field=4096):
     telegram, request, ACK or command message. The first readout (or command)
     is shown; bytes before the first "/" are skipped with a warning. The field
     limit is the PC's: DSMR text messages run to 2048 hex digits."""
-    reader = iec.IecReader(max_field)
+    reader = IecReader(max_field)
     events = list(reader.feed(data))
     events.extend(reader.finish())
     return decode_events(events, reader.skipped)
@@ -72,7 +74,7 @@ def decode_events(events, skipped=0):
     requested = False       # a request came before the identification shown
     asked = False           # a request came since the last identification
     request = None
-    ack: "iec.Ack | iec.Nak" = None
+    ack: "Ack | Nak | None" = None
     cmd = None
     objects = []
     continued = False       # the frame went on after its identification
@@ -82,27 +84,27 @@ def decode_events(events, skipped=0):
     sml = False
     warnings = []
     for ev in events:
-        if isinstance(ev, iec.DataSet):
+        if isinstance(ev, DataSet):
             if not done:
                 objects.append(ev)
                 continued = True
-        elif isinstance(ev, iec.End):
+        elif isinstance(ev, End):
             if not done:
                 end = ev
                 done = continued = True
-        elif isinstance(ev, iec.Identification):
+        elif isinstance(ev, Identification):
             if not done and not objects and not continued:
                 ident = ev          # a bare identification gives way to a later frame
                 requested = asked
             asked = False
-        elif isinstance(ev, iec.Request):
+        elif isinstance(ev, Request):
             if request is None:
                 request = ev
             asked = True
-        elif isinstance(ev, iec.Ack):
+        elif isinstance(ev, Ack):
             if ack is None:
                 ack = ev
-        elif isinstance(ev, iec.Command):
+        elif isinstance(ev, Command):
             if cmd is None and not done:
                 cmd = ev
         elif isinstance(ev, NotIec):
@@ -120,7 +122,7 @@ def decode_events(events, skipped=0):
                     error = ev
             elif not isinstance(ev, NotAFrame):
                 warnings.append(ev.token + (": " + str(ev.args[0]) if ev.args else ""))
-        elif ev is iec.NAK:
+        elif ev is NAK:
             if ack is None:
                 ack = ev
 
@@ -151,7 +153,7 @@ def decode_events(events, skipped=0):
         out["command"] = cmd.command
     elif ack is not None:
         out["message"] = "ack"
-        if isinstance(ack, iec.Nak):
+        if isinstance(ack, Nak):
             out["message"] = "nak"
         else:
             out["v"], out["z"], out["y"] = ack.v, ack.z, ack.y
@@ -196,6 +198,8 @@ def result(res, protocol=None):
     }
     if protocol is not None:
         out["protocol"] = protocol
+    if res.blank_identification:
+        out["warnings"] = [NoIdentification.token]     # as decode() says it
     return out
 
 
@@ -237,6 +241,11 @@ def to_text(out):
         lines.append("identification: /%s%s%s%s  (manufacturer %s, mode %s, %s)" % (
             ident["manufacturer"], ident["baud_char"], enhanced, ident["text"],
             ident["manufacturer"], ident["mode"], _baud_text(ident)))
+    warnings = out.get("warnings", ())
+    if ident is None and NoIdentification.token in warnings:
+        lines.append("identification: none, blank lines where it goes (as the Landis+Gyr Ultraheat T550 "
+                     "answers, docs/iec62056-21.md §6)")
+        warnings = [w for w in warnings if w != NoIdentification.token]
     message = out.get("message")
     if message == "request":
         lines.append("request: sign-on%s" % (" for device %r" % out["address"] if out.get("address") else ""))
@@ -265,7 +274,7 @@ def to_text(out):
     if out.get("error"):
         lines.append("error: %s%s" % (out["error"], " (" + out["message_text"] + ")"
                                       if out.get("message_text") else ""))
-    for w in out.get("warnings", ()):
+    for w in warnings:
         lines.append("warning: %s" % w)
     return "\n".join(lines)
 
@@ -273,5 +282,5 @@ def to_text(out):
 def mode_c_text(z):
     """"9600 Bd" for a mode C speed character, "?" for another."""
     if z is not None and "0" <= z <= "6":
-        return "%d Bd" % iec.mode_c_baud(z)
+        return "%d Bd" % mode_c_baud(z)
     return "?"

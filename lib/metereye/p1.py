@@ -7,8 +7,10 @@ a fixed speed: 2400 or 9600 Bd 7E1 for mode D, 115200 8N1 for DSMR 4/5,
 9600 7E1 for DSMR 2.2/3 (docs/iec62056-21.md §5); never take it from the baud character.
 """
 
-from metereye import iec
 from metereye.errors import FrameError
+from metereye.iec_ident import Identification
+from metereye.iec_message import DataSet, End
+from metereye.iec_stream import IecReader
 
 
 class Telegram:
@@ -41,7 +43,7 @@ class PushListener:
         if keep is not None:
             from metereye.obis import base   # the catalogue only when filtering (R13)
             self._base = base
-        self._reader = iec.IecReader(max_field)
+        self._reader = IecReader(max_field)
         self._telegram = None
 
     def feed(self, data):
@@ -64,18 +66,18 @@ class PushListener:
 
     def _on_event(self, ev):
         t = self._telegram
-        if isinstance(ev, iec.Identification):
+        if isinstance(ev, Identification):
             self._telegram = t = Telegram()
             t.identification = ev
             return None
-        if isinstance(ev, iec.DataSet):
+        if isinstance(ev, DataSet):
             if t is None:
                 self._telegram = t = Telegram()     # a frame without identification
             t.datasets += 1
             if self.keep is None or self._base(ev.obis) in self.keep:
                 t.objects.append(ev)
             return None
-        if isinstance(ev, iec.End):
+        if isinstance(ev, End):
             self._telegram = None
             if t is None:
                 t = Telegram()

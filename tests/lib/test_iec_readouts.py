@@ -6,6 +6,8 @@ Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py).
 
 from iechelp import (describe as _describe, xor as _xor, readout as _readout, chunked as _chunked, decoded as _decoded, crc_arc as _crc_arc)
 
+from testvectors import vectors, wire
+
 from metereye import iec, iec_json, p1
 from metereye.errors import FrameError, FrameTooLong
 
@@ -302,6 +304,44 @@ def test_quiet_feeds_allocate_no_event_list():
     reader = iec.IecReader()
     assert reader.feed(b"") == ()
     assert reader.feed(b"\x00\x00/ABC") == ()
+
+
+# --- the Ultraheat T550: blank lines where the identification goes ---------
+
+def test_the_t550_readout_decodes_without_identification_however_chunked():
+    v = next(v for v in vectors("iec_vectors.json") if v["id"] == "ultraheat-t550-vpathuis-stripped")
+    data = wire(v)
+    want = [(o["obis"], [(x["value"], x["unit"]) for x in o["values"]]) for o in v["objects"]]
+    assert len(want) == 66 and data[:3] == b"\n\n6"
+    for size in (1, 2, 3, 7, len(data)):
+        d = _decoded(data, size)
+        assert d["identification"] is None and d["message"] == "readout", size
+        assert d["error"] is None and d["bcc_ok"] is None, size
+        assert d["warnings"] == ["no_identification"], (size, d.get("warnings"))   # and no byte skipped
+        assert _pairs(d) == want, size
+    d, code = iec_json.decode(data)
+    assert code == 0 and _pairs(d)[0] == ("6.8", [("0326.062", "MWh")])
+    assert "identification: none, blank lines" in iec_json.to_text(d).splitlines()[0]
+
+
+def test_only_two_blank_lines_where_an_identification_would_come_are_none():
+    def tokens(data):
+        return [e.token if isinstance(e, FrameError) else type(e).__name__ for e in _chunked(data, 3)[0]]
+    ident = b"/LUGCUH50\r\n"
+    # After our request's echo its own line end is no blank line: one more is one.
+    assert tokens(b"/?!\r\n\r\n" + ident) == ["Request", "Identification"]
+    assert tokens(b"/?!\r\n\r\n\r\n") == ["Request", "no_identification"]
+    assert tokens(b"\r\n" + ident) == ["Identification"]
+    assert tokens(b"\n\n") == ["no_identification"]
+    assert tokens(b"\r\n \r\n" + ident) == ["Identification"]     # a space: not blank
+    # The line end of a telegram's end line, then one blank line, then the next telegram.
+    tele = _telegram("/KFM5KAIFA-METER", ["1-0:1.8.1(000671.578*kWh)"])
+    assert tokens(tele + b"\r\n" + tele) == ["Identification", "DataSet", "End"] * 2
+    # The data after the blank lines is read like a push's.
+    events = _chunked(b"\r\n\r\n6.8(0326.062*MWh)\r\n!\r\n", 1)[0]
+    assert [_describe(e) for e in events] == [("error", "no_identification"),
+                                              ("set", "6.8", (("0326.062", "MWh"),)),
+                                              ("end", None, None, False)]
 
 
 # --- mode D listener ---------------------------------------------------------

@@ -12,7 +12,7 @@ from iechelp import xor as _xor
 from metereye import iec, iec_json
 from metereye.actions import Done, Receive, Send, SetLine, Sleep, wire_ms
 from metereye.meters import details, find
-from metereye.meters.iec_profiles import Hash1Session
+from metereye.meters.iec_profiles import Hash1Session, ultraheat_model
 
 
 def _block(lines):
@@ -273,6 +273,45 @@ def test_ultraheat_mode_b_with_its_wake_up():
     kept = [ds.obis for ds in result.objects]
     assert kept[:3] == ["6.8", "6.26", "9.21"] and "6.8*01" in kept and "9.1" not in kept
     assert [ds.values for ds in result.objects if ds.obis == "9.4"] == [[("098.5", "C"), ("096.1", "C")]]
+
+
+def test_ultraheat_t550_blank_lines_then_mode_b_data():
+    v = next(v for v in vectors("iec_vectors.json") if v["id"] == "ultraheat-t550-vpathuis-stripped")
+    data = wire(v)
+    want = [(o["obis"], [(x["value"], x["unit"]) for x in o["values"]]) for o in v["objects"]]
+    profile = details("ultraheat-t550")
+    assert profile.protocol == "iec-b" and find("ultraheat-t550")[1] == "iec-b"
+
+    def t550(block):
+        # The two blank lines where the UH50 sends /LUGCUH50, at 300 Bd; its data at 2400.
+        meter = ModeBMeter("/LUGCUH50", block, 2400, framing="7E2", wake=profile.wake)
+        meter.ident = data[:2]
+        return meter
+
+    # The published bytes: data lines, "!", no STX, ETX or BCC.
+    result, actions, _ = _drive(profile.session(keep_all=True), t550(data[2:]))
+    assert _kinds(actions) == ["Send", "Receive", "SetLine", "Receive"]
+    assert (actions[2].baud, actions[2].framing) == (2400, "7E2")
+    assert result.outcome == "ok" and result.mode == "B" and result.baud == 2400
+    assert result.identification is None and result.blank_identification
+    assert result.check is None and result.bcc_ok is None and not result.errors
+    assert _pairs(result) == want
+    out = iec_json.result(result, "iec")
+    assert out["identification"] is None and out["warnings"] == ["no_identification"]
+    assert out["error"] is None and out["mode"] == "B"
+    # Framed as the standard has it (STX, "!" CR LF, ETX, BCC): the BCC checks out too.
+    body = data[2:data.rindex(b"!")] + b"!\r\n\x03"
+    result, _, _ = _drive(profile.session(), t550(b"\x02" + body + bytes((_xor(body),))))
+    assert result.outcome == "ok" and result.bcc_ok is True and result.check == "bcc"
+    assert [ds.obis for ds in result.objects][:3] == ["6.8", "6.26", "9.21"]       # the profile's filter
+    # detect's one look names it; a session that knows no speed for such a meter
+    # reads on at 300 and hears garbage: garbled, never "asleep".
+    result, actions, _ = _drive(iec.IecSession(wake=profile.wake, framing="7E2", ident_only=True), t550(data[2:]))
+    assert result.outcome == "ok" and ultraheat_model(result) == "ultraheat-t550" and len(actions) == 2
+    result, _, _ = _drive(iec.IecSession(wake=profile.wake, framing="7E2"), t550(data[2:]))
+    assert result.outcome == "garbled" and [e.token for e in result.errors] == ["truncated"]
+    assert ultraheat_model(result) == "ultraheat-t550" and not result.objects
+    assert ultraheat_model(iec.IecResult()) is None                 # nothing seen, nothing named
 
 
 def test_multical66c_mode_a_readout_at_300():

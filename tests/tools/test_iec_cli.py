@@ -187,6 +187,42 @@ def test_read_gets_each_simulated_meter_over_a_pty(model, speed, tmp_path):
         assert got["mode"] == "D" and got["bcc_ok"] is None and got["baud"] == 9600
 
 
+def test_read_gets_the_simulated_t550_that_sends_no_identification(tmp_path):
+    log = tmp_path / "meter.jsonl"
+    v = _vector("ultraheat-t550-vpathuis-stripped")
+    with Sim("ultraheat-t550", "--speed", "10", "--log", str(log)) as sim:
+        code, got, err = _read(sim.port, "--meter", "ultraheat-t550")
+        tcode, text, _ = metereye("read", "--port", sim.port, "--meter", "ultraheat-t550")
+    assert code == 0, err
+    assert got["outcome"] == "ok" and got["meter"] == "ultraheat-t550" and got["error"] is None
+    assert got["identification"] is None and got["warnings"] == ["no_identification"]
+    assert got["mode"] == "B" and got["baud"] == 2400 and got["bcc_ok"] is True
+    assert _plain(got["objects"]) == v["objects"]
+    requests = [r for r in _log(log) if r.get("command") == "request"]
+    assert requests[0]["answered"]
+    data = [r for r in _log(log) if r.get("event") == "send" and r["message"] == "data"]
+    assert data[-1]["baud"] == 2400 and data[-1]["line_baud"] == 2400
+    assert tcode == 0 and text.startswith("identification: none, blank lines where it goes")
+    assert "0326.062 MWh" in text and "66 data sets; check: BCC ok" in text
+
+
+def test_decode_and_detect_know_the_t550_by_its_blank_lines():
+    v = _vector("ultraheat-t550-vpathuis-stripped")
+    code, out, err = metereye("decode", "iec", v["hex"], "--json")
+    got = json.loads(out)
+    assert code == 0 and got["identification"] is None and got["error"] is None, err
+    assert _plain(got["objects"]) == v["objects"]
+    with Sim("ultraheat-t550", "--speed", "10") as sim:
+        code, out, err = metereye("detect", "--port", sim.port, "--listen-s", "1")
+        command = out.strip().splitlines()[-1]
+        rcode, rout, rerr = metereye(*command.split()[1:], "--json")
+    assert code == 0 and "mode B" in out and "blank lines where its identification goes" in out, (out, err)
+    assert "model: ultraheat-t550" in out
+    assert command.startswith("metereye read --port /dev/pts/") and command.endswith("--meter ultraheat-t550")
+    assert rcode == 0, rerr
+    assert _plain(json.loads(rout)["objects"]) == v["objects"]
+
+
 def test_a_meter_that_does_not_switch_is_read_at_300_after_the_fallback(tmp_path):
     log = tmp_path / "meter.jsonl"
     with Sim("iec-noswitch", "--speed", "10", "--log", str(log)) as sim:

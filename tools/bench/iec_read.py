@@ -1,7 +1,8 @@
 """Benchmark: reading the simulated mode C meter (Landis+Gyr ZMD120AP readout)
-at real pace, at 300 Bd only and with the switch to 9600 Bd; decoding the same
-readouts with metereye, iec62056-21, iec62056 and dsmr-parser; our decoder
-under unix MicroPython; the heap of an Ultraheat UH50 session in a 64K heap.
+at real pace, at 300 Bd only and with the switch to 9600 Bd; decoding three of
+the readouts with metereye, iec62056-21, iec62056 and dsmr-parser (µs each;
+tools/bench/iec_decode.py gives readouts per second over all the real ones);
+our decoder under unix MicroPython; the heap of an Ultraheat UH50 session in a 64K heap.
 
     .venv/bin/python tools/bench/iec_read.py
 
@@ -189,7 +190,7 @@ def micropython_decode(captured, tmp):
 MP_HEAP = r"""
 import gc
 gc.collect(); base0 = gc.mem_alloc()
-from metereye.iec import IecSession
+from metereye.iec_session import IecSession
 from metereye.actions import SetLine, Done
 gc.collect(); imported = gc.mem_alloc()
 answer = open(%r, 'rb')
@@ -218,7 +219,7 @@ print(imported - base0, peak - base, after - base, r.outcome, r.datasets, len(r.
 
 MP_PROFILES = r"""
 import gc
-from metereye import iec, obis
+from metereye import iec_session, obis
 gc.collect(); a = gc.mem_alloc()
 from metereye.meters import details
 p = details('ultraheat-uh50')
@@ -241,7 +242,7 @@ def heap_uh50(tmp):
             print("  -X heapsize=%s: does not run: %s" % (heap, (run.stdout + run.stderr).strip().splitlines()[-1]))
             continue
         imported, peak, kept, outcome, seen, n, free = run.stdout.split()
-        print("  -X heapsize=%s: import of metereye.iec (+ actions, crc, errors, guard): %s B; the "
+        print("  -X heapsize=%s: import of metereye.iec_session (+ iec_stream, iec_message, iec_ident, actions, crc, errors, guard): %s B; the "
               "1044-byte readout in 64-byte chunks: peak %s B above the start, %s B kept after gc "
               "(%s data sets kept of %s seen, obis imported for the filter), outcome %s, %s B free"
               % (heap, imported, peak, kept, n, seen, outcome, free))

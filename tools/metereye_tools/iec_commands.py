@@ -10,6 +10,7 @@ import sys
 
 from metereye import iec, iec_json
 from metereye.meters import MODELS, details
+from metereye.meters.iec_profiles import ultraheat_model
 from metereye_tools import cli
 from metereye_tools.line import LineError, SerialLine, run_session
 
@@ -332,6 +333,10 @@ def detect(args):
                   "echo": res.echo_seen, "bytes": res.bytes_received})
     if res.identification is not None:
         found = _found_iec(res)
+    elif res.blank_identification:
+        meter = ultraheat_model(res)        # lib names the model from what the sign-on saw
+        found = Found("iec-b", 300, "7E1", None, meter, "IEC 62056-21 mode B meter: blank lines where "
+                      "its identification goes, as the %s sends" % _model_description(meter))
     else:
         # More than our own light came back, unreadable at 300 Bd: a meter talks at
         # another speed; a pushing meter is the likely one, listen for it first.

@@ -13,7 +13,7 @@ published defects on purpose.
     multical66c      mode A, all at 300 Bd (Kamstrup Multical 66C)
     ultraheat-uh50   mode B, 300 then 2400 Bd 7E2, answers only after a NUL pre-roll
     ultraheat-t550   as the UH50, but two blank lines where the identification goes
-                     (docs/iec62056-21.md §6; no T550 capture exists, so it plays the UH50 data)
+                     (docs/iec62056-21.md §6), then the published T550 readout at 2400 Bd
     iec-push         mode D, pushes every 2 s at 9600 7E1 (EasyMeter Q3DA1024)
     dsmr-p1          DSMR 5, pushes every second at 115200 8N1 with CRC (Iskra MT382)
     dsmr3-p1         DSMR 2.2, pushes every 10 s at 9600 7E1, no CRC (Iskra MT382)
@@ -49,13 +49,14 @@ ACK_WAIT_S = 2.0        # after its identification a mode C meter waits tr max (
 PREROLL_NULS = 30
 PROGRAMMING_IDLE_S = 5.0
 
-# name: (vector id, mode, framing, line baud of a push, push every s, CRC on the push)
+# name: (vector id, mode, framing, line baud of a push or of the T550's data, push every s,
+# CRC on the push)
 PLAYS = {
     "iec-electricity": ("lgz-zmd120ap-vzlogger-readout", "C", "7E1", None, None, False),
     "iec-noswitch": ("lgz-zmd120ap-vzlogger-readout", "C-noswitch", "7E1", None, None, False),
     "multical66c": ("kamstrup-mc66-jonkerj-readout", "A", "7E1", None, None, False),
     "ultraheat-uh50": ("ultraheat-uh50-reconstructed", "B", "7E2", None, None, False),
-    "ultraheat-t550": ("ultraheat-uh50-reconstructed", "B-blank", "7E2", None, None, False),
+    "ultraheat-t550": ("ultraheat-t550-vpathuis-stripped", "B-blank", "7E2", 2400, None, False),
     # DSMR 5 pushes every second, DSMR 2.2/3 every 10 s; the eHZ/EasyMeter
     # interval is not in the research: 2 s is a guess.
     "iec-push": ("easymeter-q3da1024-jonkerj", "D", "7E1", 9600, 2.0, False),
@@ -78,16 +79,21 @@ def vector_bytes(vector_id):
 
 
 def split_readout(raw):
-    """(identification without "/" and CR LF, data lines before the end "!") of a capture."""
+    """(identification without "/" and CR LF, data lines before the end "!") of a
+    capture; the identification is None where blank lines stand for it (the T550)."""
     i = 0
     while True:
-        i = raw.index(b"/", i)
-        if raw[i + 1:i + 2] != b"?":            # our own request's echo is not the meter
+        i = raw.find(b"/", i)
+        if i < 0 or raw[i + 1:i + 2] != b"?":   # our own request's echo is not the meter
             break
         i += 1
-    j = raw.index(b"\n", i)
-    ident = raw[i + 1:j].rstrip(b"\r")
-    body = raw[j + 1:]
+    if i < 0:
+        ident = None
+        body = raw.lstrip(b"\r\n")
+    else:
+        j = raw.index(b"\n", i)
+        ident = raw[i + 1:j].rstrip(b"\r")
+        body = raw[j + 1:]
     if body[:1] == b"\x02":
         body = body[1:]
     return ident, body[:body.rindex(b"!")]
@@ -131,10 +137,10 @@ class IecMeter(simulator.SimulatedMeter):
         ident, lines = split_readout(vector_bytes(vector))
         self.mode = mode
         self.framing0 = framing
-        self.ident = iec.parse_identification(ident.decode("ascii"))
+        self.ident = iec.parse_identification(ident.decode("ascii")) if ident is not None else None
+        self.line_baud = line_baud
         if mode == "D":
             self.telegram = push(ident, lines, with_crc)
-            self.line_baud = line_baud
             self.every_s = every_s
             self.next_push = 0.0
         else:
@@ -252,7 +258,7 @@ class IecMeter(simulator.SimulatedMeter):
             replies.append(simulator.Reply(_out(data, "data"), REACTION_S, 300, f))
             self._busy_until(self._line_free_in() + 2 * REACTION_S + ident_s + self._wire_s(len(data), 300, f))
         elif mode == "B":
-            baud = self.ident.baud
+            baud = self.ident.baud if self.ident is not None else self.line_baud
             data = self.mangle(self.data)
             # The reader switches when it sees the identification's end: give it a
             # real reaction time to do so (see the module docstring).
@@ -336,7 +342,7 @@ class IecMeter(simulator.SimulatedMeter):
         for key in ("C.1.0", "C.1", "0.0.0", "0.0", "9.20"):
             if key in self.registers:
                 return self.registers[key].strip().encode()
-        return self.ident.text.encode()
+        return self.ident.text.encode() if self.ident is not None else b""
 
     # --- pushing ----------------------------------------------------------
     def tick(self, pacer, now):

@@ -6,7 +6,8 @@ every 15 min; all configurable) and the OBIS ids to publish (obis.py names them)
 """
 
 from metereye.actions import Done, Receive, Send, SetLine
-from metereye.iec import FRAMING, INITIAL_BAUD, IecSession
+from metereye.iec_ident import FRAMING, INITIAL_BAUD
+from metereye.iec_session import IecSession
 
 
 class IecProfile:
@@ -46,6 +47,9 @@ class IecProfile:
             "switch_delay_ms": self.switch_delay_ms,
             "fallback": self.fallback,
             "keep": None if keep_all else self.publish,
+            # A mode B meter that leaves its identification out (blank lines, the
+            # Ultraheat T550) still switches, to the speed the profile reads it at.
+            "blank_ident_baud": self.max_baud if self.protocol == "iec-b" else None,
         }
         args.update(overrides)
         return IecSession(**args)
@@ -103,8 +107,10 @@ PROFILES = (
 
 # What the research could not confirm, per profile.
 UNCERTAIN = (
-    ("ultraheat-t550", "T550 sends two blank lines where the UH50 sends its identification "
-                       "(ultraheat-api test file); the session expects an identification"),
+    ("ultraheat-t550", "the T550's answer before its data: its published readout starts with two empty "
+                       "lines, and ultraheat-api knows it by an empty answer line and then an empty read "
+                       "at 300 Bd; whether the meter sends line feeds or nothing is not known: the "
+                       "session reads line feeds"),
     ("multical66c", "the /#1 variant (sent at 300 Bd, answered at 1200 Bd; docs/kmp.md §1) has no published capture: "
                     "legacy_hash1 is off by default"),
     ("iec-push", "the standard's mode D speed is 2400 Bd; most meters seen push at 9600"),
@@ -121,6 +127,15 @@ def model(name):
                               min_interval_s=min_interval_s,
                               uncertain=tuple(note for n, note in UNCERTAIN if n == name))
     raise KeyError(name)
+
+
+def ultraheat_model(result):
+    """The profile for a meter whose sign-on (an IecResult) brought blank lines
+    where the identification goes: the Ultraheat T550 (docs/iec62056-21.md §6).
+    None when an identification came, or nothing at all."""
+    if result.identification is None and result.blank_identification:
+        return "ultraheat-t550"
+    return None
 
 
 # --- Kamstrup's older "/#1" sign-on (UNCERTAIN, off by default) -------------
