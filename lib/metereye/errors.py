@@ -15,6 +15,8 @@ class FrameError(MeterEyeError):
     """Bytes from the meter do not form a valid frame."""
 
     token = "frame"
+    # The telegram a P1 or SML error cut short, as far as it could be read; None for the rest.
+    telegram: "object" = None
 
 
 class NotAFrame(FrameError):

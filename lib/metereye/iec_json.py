@@ -122,7 +122,7 @@ def decode_events(events, skipped=0):
                     error = ev
             elif not isinstance(ev, NotAFrame):
                 warnings.append(ev.token + (": " + str(ev.args[0]) if ev.args else ""))
-        elif ev is NAK:
+        elif isinstance(ev, Nak):
             if ack is None:
                 ack = ev
 

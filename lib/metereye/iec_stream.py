@@ -738,7 +738,7 @@ class IecReader:
             self._dropping = True       # the set's further groups go without a word
             return
         star = data.find(b"*", start, end)
-        parts = None
+        parts: "list | None" = None
         if star >= 0 and data.find(b"&", star, end) >= 0:
             # "098.5*C&096.1*C": every part has its own unit, so they are two
             # values; "2022-05-19&19:41:17" or "0&1&0" stay one (docs/iec62056-21.md §4).

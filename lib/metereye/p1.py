@@ -92,8 +92,7 @@ class PushListener:
                     t = Telegram()
                 t.check = end.check
                 t.check_ok = end.ok
-                # FrameError declares no telegram: only a cut P1 telegram carries one (docstring above)
-                ev.telegram = t  # type: ignore[attr-defined]
+                ev.telegram = t
             return ev
         return None                 # requests, ACKs: not a pushing meter's business
 

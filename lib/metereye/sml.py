@@ -28,6 +28,7 @@ from metereye.crc import crc16_kermit, crc16_x25
 from metereye.decimal import format_decimal
 from metereye.errors import (
     CrcMismatch,
+    FrameError,
     FrameTooLong,
     IecNotSml,
     SevenBitLine,
@@ -254,6 +255,7 @@ class SmlReader:
         self._buf = bytearray(max_telegram or self.MAX_TELEGRAM)
         self._mv = memoryview(self._buf)
         self._events = None
+        self._value: "int | bytes | None" = None   # what the last TLV read held
         self.reset()
 
     def reset(self):
@@ -484,7 +486,7 @@ class SmlReader:
         self._run = self._ones = 0
         end = n - 8                     # where the end mark began
         t = None
-        err = None
+        err: "FrameError | None" = None
         try:
             payload_end = self._unescape(end)
             t = self._parse(payload_end, algorithm is not None)

@@ -19,7 +19,9 @@ from metereye.errors import MeterEyeError
 
 REAL = [wire(v) for v in vectors("sml_vectors.json")]
 GOOD = [wire(v) for v in vectors("sml_vectors.json") if v["crc_ok"]]
-EXPECTED = {wire(v): [(e["obis"], e["value"]) for e in v["entries"]]
+# With the DZG sign correction on (the reader's default), an entry the vectors mark with
+# the meter's true value comes out with it (test_sml checks the correction itself).
+EXPECTED = {wire(v): [(e["obis"], e.get("true_value_per_source", e["value"])) for e in v["entries"]]
             for v in vectors("sml_vectors.json") if v["crc_ok"]}
 TRIED = {"random": 0, "alphabet": 0, "mutated": 0, "roundtrip": 0, "splits": 0}
 # The bytes the transport cares about, so random input reaches every state.
