@@ -12,7 +12,7 @@ import pytest
 
 from deployhelp import (METEREYE, World, make_tree, metereye, need_socat, read_json, set_is_consistent,
                         snapshot, wait_until)
-from metereye_tools import deploy
+from metereye_tools import deploy_board as deploy
 from metereye_tools.standin import MARKER, StandIn
 
 

@@ -21,7 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
-from metereye_tools import bundle, deploy  # noqa: E402
+from metereye_tools import bundle, deploy_plan  # noqa: E402
 from metereye_tools.broker import free_port, start_broker  # noqa: E402
 from metereye_tools.standin import StandIn, socat_path  # noqa: E402
 
@@ -48,7 +48,7 @@ def wire_bytes(plan):
 
 def timed_deploy(port, tree=None):
     start = time.monotonic()
-    plan = deploy.deploy(port, tree=tree, reset=False, out=lambda *a: None)
+    plan = deploy_plan.deploy(port, tree=tree, reset=False, out=lambda *a: None)
     return time.monotonic() - start, plan
 
 
