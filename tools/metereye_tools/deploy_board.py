@@ -90,7 +90,11 @@ class Answers:
 
     def add(self, line):
         tag, _, value = line[2:].partition(" ")
-        self.lines.append((tag, json.loads(value)))
+        try:
+            self.lines.append((tag, json.loads(value)))
+        except ValueError:
+            raise DeployError("the board's answer arrived garbled (%r): check the cable, and that no other "
+                              "program reads the port; then run deploy again" % line[:120])
 
     def all(self, tag):
         return [v for t, v in self.lines if t == tag]
@@ -196,18 +200,20 @@ class Board:
             try:
                 with serial.Serial(self.port, 115200, timeout=0.1) as ser:
                     ser.write(b"\r\x03\x03")
-                    time.sleep(0.3)             # a program stops; a stand-in may start its REPL anew
-                    ser.reset_input_buffer()
-                    ser.write(b"\r\x01")        # Ctrl-A: the raw REPL, which says so
-                    got = b""
-                    until = time.monotonic() + 1.0
-                    while RAW_REPL not in got and time.monotonic() < until:
-                        got += ser.read(256)
-                    if RAW_REPL in got:
-                        ser.write(b"\r\x02")    # Ctrl-B: back to the friendly REPL, where mpremote starts
-                        return True
+                    # Ctrl-A asks for the raw REPL, which says so: at once from a board at its
+                    # REPL; a program that was running needs a moment to stop (the stand-in
+                    # starts a new REPL process), so ask a second time.
+                    for wait_s in (0.3, 1.0):
+                        ser.write(b"\r\x01")
+                        got = b""
+                        until = time.monotonic() + wait_s
+                        while RAW_REPL not in got and time.monotonic() < until:
+                            got += ser.read(256)
+                        if RAW_REPL in got:
+                            ser.write(b"\r\x02")    # Ctrl-B: the friendly REPL, where mpremote starts
+                            return True
             except (serial.SerialException, OSError):
-                pass                            # a USB port that vanishes while the chip resets
+                pass                                # a USB port that vanishes while the chip resets
             if attempt > 1:
                 self.out("  attempt %d: no REPL yet; trying again in %.1f s" % (attempt, pause))
             time.sleep(pause)

@@ -245,6 +245,7 @@ def stage(board, plan, key_hex, out):
             expected = {"sets/%s/%s" % (slot, f.rel): f.sha for f in plan.files}
             manifest_new = "sets/%s/manifest.json.new" % slot
             local[manifest_new] = _private_file(tmp, "manifest.json", bundle.manifest_bytes(plan.files).decode())
+            expected[manifest_new] = bundle.sha256_file(local[manifest_new])
             sends.append(manifest_new)
         if plan.config_changed:
             local["config.json.new"] = _private_file(tmp, "config.json", plan.config_text)
@@ -253,8 +254,7 @@ def stage(board, plan, key_hex, out):
             local["update.key.new"] = _private_file(tmp, "update.key", key_hex + "\n")
             sends.append("update.key.new")
         outside = [dst for dst in sends if not dst.startswith("sets/")]
-        for dst in outside + ([manifest_new] if slot else []):
-            expected[dst] = bundle.sha256_file(local[dst])
+        expected.update({dst: bundle.sha256_file(local[dst]) for dst in outside})
         dirs = sorted({os.path.dirname(dst) for dst in expected if os.path.dirname(dst)})
         # A trial waiting in the staging set must not boot while the set is rewritten.
         state = None
@@ -266,13 +266,13 @@ def stage(board, plan, key_hex, out):
             if attempt == 1:
                 commands.append(["exec", step_code(root, "prep", slot, plan.remove, dirs, state)])
                 for i in range(0, len(plan.copies), CP_PER_FEED):
-                    commands.append(["exec", step_code(root, "copy", [list(p) for p in plan.copies[i:i + CP_PER_FEED]])])
+                    pairs = [list(p) for p in plan.copies[i:i + CP_PER_FEED]]
+                    commands.append(["exec", step_code(root, "copy", pairs)])
             for i, dst in enumerate(sends):
                 if i and i % CP_PER_FEED == 0:
                     commands.append(["exec", step_code(root, "start", root)])    # feeds an ESP32's watchdog
                 commands.append(["fs", "cp", "-f", local[dst], board.remote(dst)])
-            commands.append(["exec", step_code(root, "hashes", "sets/" + slot if slot else "",
-                                           [dst for dst in outside + ([manifest_new] if slot else [])])])
+            commands.append(["exec", step_code(root, "hashes", "sets/" + slot if slot else "", outside)])
             sent = [0]
 
             def progress(line, total=len(sends)):

@@ -170,7 +170,13 @@ def _report(args, result, model, asked, like, wanted, typed):
     if 99 in result.registers and reference is not None:
         identity["info_flags"] = decode_info(result.registers[99].raw, reference.info_flags)
     outcome = "wrong_meter" if wrong else result.outcome
-    advice = _wrong_meter_advice(args.port, model, asked, like) if wrong else SILENT.get(result.outcome)
+    if wrong:
+        advice = _wrong_meter_advice(args.port, model, asked, like)
+    else:
+        advice = cliutil.SILENT_ADVICE.get(result.outcome)
+        if result.outcome == "asleep":
+            advice += (" If the meter is not a Kamstrup (KMP) meter, `metereye detect --port %s` finds what "
+                       "it speaks." % detection.quote(args.port))
     if args.json:
         out = {"meter": identity, "protocol": FAMILY, "outcome": outcome,
                "registers": [kmp_json.register(r) for r in regs]}
@@ -198,12 +204,7 @@ def _report(args, result, model, asked, like, wanted, typed):
         return EXIT_FAILED
     if result.outcome != "ok":
         print("metereye read: %s: %s" % (result.outcome, advice or ""), file=sys.stderr)
-    return {"ok": EXIT_OK, "lockout": EXIT_SILENT, "asleep": EXIT_SILENT}.get(result.outcome, EXIT_FAILED)
-
-
-SILENT = dict(cliutil.SILENT_ADVICE)
-SILENT["asleep"] += (" If the meter is not a Kamstrup (KMP) meter, `metereye detect --port PORT` "
-                     "finds what it speaks.")
+    return cliutil.status_of(result.outcome)
 
 
 def _read_protocol_command(port):
