@@ -134,15 +134,15 @@ class Board:
             return self._mpremote(commands, progress)
         except _NoRawRepl:
             if not self.interrupt():
-                raise self._unreachable()
+                raise self.unreachable()
             try:
                 return self._mpremote(commands, progress)
             except _NoRawRepl:
-                raise self._unreachable()
+                raise self.unreachable()
 
-    def step(self, entry, *args, progress=None, then=()):
-        """Run one deployee step (and then the mpremote commands `then`); the Answers."""
-        return self.run([["exec", step_code(self.root, entry, *args)]] + list(then), progress)
+    def step(self, entry, *args):
+        """Run one deployee step on its own; the Answers."""
+        return self.run([["exec", step_code(self.root, entry, *args)]])
 
     def remote(self, rel):
         return ":" + self.root + "/" + rel
@@ -177,7 +177,7 @@ class Board:
             raise DeployError("mpremote failed on %s: %s" % (self.port, " / ".join(tail)))
         return answers
 
-    def _unreachable(self):
+    def unreachable(self):
         return DeployError("the board at %s did not stop at its REPL within %d s of Ctrl-C. Is it the "
                            "board's port, and is no other program (a serial monitor, another mpremote) "
                            "using it? A board that restarts too fast to catch: hold BOOT while it starts "
@@ -279,7 +279,7 @@ def probe(port, out=print):
     A board that runs or restarts is interrupted first."""
     board = Board(port, None, out)
     if not board.interrupt():
-        raise board._unreachable()
+        raise board.unreachable()
     answers = board.step("probe")
     info = {"board": answers.one("board"), "state": _json(answers.text("state")),
             "outside": dict(answers.all("outside")), "key": answers.one("key"),
