@@ -24,6 +24,10 @@ from metereye.schedule import parse_times
 
 SECRET_KEYS = ("password",)
 FRAMINGS = ("8N1", "8N2", "7E1", "7E2")
+# Every key of a meter entry that validate_meter reads (`metereye config --meter`
+# refuses any other, so a typo is named instead of dropped).
+METER_KEYS = ("model", "port", "uart", "tx", "rx", "invert_tx", "invert_rx", "interval_s", "times",
+              "budget", "wake", "extra_registers", "max_baud", "framing", "password")
 
 
 def defaults():

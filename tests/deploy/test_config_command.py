@@ -40,3 +40,41 @@ def test_a_bad_value_is_named_and_nothing_is_written(tmp_path):
     source.write_text(json.dumps({"mqtt": {"host": "broker", "port": 70000}}))
     status, out, err = metereye("config", "--no-input", "--from", str(source), "-o", str(out_path))
     assert status == 2 and "mqtt.port" in err and not out_path.exists()
+
+
+def test_a_mistyped_meter_key_is_named_not_dropped(tmp_path):
+    out_path = tmp_path / "reader.json"
+    status, out, err = metereye("config", "--no-input", "-o", str(out_path), "--meter", "multical21:txx=17")
+    assert status == 2 and not out_path.exists()
+    assert err.startswith("metereye config: --meter multical21:txx=17: unknown key 'txx' "
+                          "(a meter takes port, uart, tx,")
+    status, _, err = metereye("config", "--no-input", "-o", str(out_path), "--meter", "multical21:tx17")
+    assert status == 2 and "unknown key 'tx17'" in err
+
+
+def test_a_config_that_reads_nothing_is_refused(tmp_path):
+    out_path = tmp_path / "reader.json"
+    status, out, err = metereye("config", "--no-input", "-o", str(out_path))
+    assert status == 2 and not out_path.exists() and out == ""
+    assert err.startswith("metereye config: meters: no meter, so the reader would read nothing")
+    assert "nothing written" in err
+
+
+def test_the_keys_config_takes_are_the_keys_the_validator_reads():
+    """METER_KEYS and validate_meter are one idea in two places: they must agree."""
+    import ast
+    import inspect
+
+    from metereye import config
+    tree = ast.parse(inspect.getsource(config.validate_meter))
+    read = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "get" \
+                and getattr(node.func.value, "id", None) == "m":
+            read.add(node.args[0].value)
+        elif isinstance(node, ast.Subscript) and getattr(node.value, "id", None) == "m":
+            read.add(node.slice.value)
+        elif isinstance(node, ast.Compare) and isinstance(node.ops[0], ast.In) \
+                and getattr(node.comparators[0], "id", None) == "m":
+            read.add(node.left.value)
+    assert read == set(config.METER_KEYS)

@@ -12,7 +12,7 @@ import pytest
 
 from deployhelp import (METEREYE, World, make_tree, metereye, need_socat, read_json, set_is_consistent,
                         snapshot, wait_until)
-from metereye_tools import deploy
+from metereye_tools import deploy_board as deploy
 from metereye_tools.standin import MARKER, StandIn
 
 
@@ -163,3 +163,86 @@ def test_boards_whose_mpy_cannot_run_this_set_are_refused():
     assert "MicroPython 1.22.2 on esp32 (.mpy v6.2, native code xtensawin)" in ok
     with pytest.raises(deploy.DeployError):
         deploy.check_board({"platform": "linux", "version": "1.29.0", "mpy": 6, "root": "/", "standin": True})
+
+
+# --- small heaps, busy boards, Ctrl-C ---------------------------------------------------
+
+def test_deploy_works_on_a_96k_heap_and_the_firmware_it_put_there_starts(tmp_path, keys):
+    need_socat()
+    base = str(tmp_path / "small")
+    b = StandIn(base, heap="96K").start()
+    world = World(b.flash)
+    try:
+        path = tmp_path / "reader.json"
+        path.write_text(json.dumps(world.config()))
+        status, out, err = metereye("deploy", "--port", b.port, "--config", str(path), "--no-reset", env=keys)
+        assert status == 0, out + err + b.console()[-2000:]
+        assert "MemoryError" not in b.console()
+        assert set_is_consistent(b.flash, "a")[0]
+        # The same flash boots: the firmware's own smallest heap is its figure, not the
+        # deploy's (README: The firmware's figures), so it boots without the 96K limit.
+        b.stop()
+        n = len(b.console())
+        b = StandIn(base).start()
+        b.wait_for("I app: metereye", 30, n)
+        b.wait_for("mqtt: published the first reading", 60, n)
+    finally:
+        b.stop()
+        world.close()
+
+
+# A main.py that crashes and restarts its board every half second, and, for its
+# first six boots, swallows Ctrl-C (as an app that catches everything would).
+CRASH_LOOP = """import os, sys, time
+try:
+    n = int(open('boots').read())
+except OSError:
+    n = 0
+open('boots', 'w').write(str(n + 1))
+print('crash-loop: boot', n)
+if n < 6:
+    try:
+        time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+else:
+    time.sleep(0.5)
+sys.exit(1)
+"""
+
+
+def test_deploy_gets_into_a_board_that_restarts_every_half_second(board, keys, tmp_path):
+    need_socat()
+    b = StandIn(str(tmp_path / "looping"))
+    with open(os.path.join(b.flash, "main.py"), "w") as f:
+        f.write(CRASH_LOOP)
+    b.start()
+    try:
+        status, out, err = metereye("deploy", "--port", b.port, "--no-reset", env=keys)
+        assert status == 0, out + err + b.console()[-2000:]
+        assert "is busy or restarting: interrupting it (Ctrl-C), for up to 30 s" in out
+        assert "attempt 2: no REPL yet; trying again in" in out
+        assert b.console().count("crash-loop: boot") >= 6
+        assert open(os.path.join(b.flash, "main.py")).read().strip() == "import app; app.main()"
+        assert read_json(os.path.join(b.flash, "sets", "state.json"))["active"] == "a"
+    finally:
+        b.stop()
+
+
+def test_ctrl_c_stops_a_deploy_in_one_line_and_the_next_completes_it(board, keys, tmp_path):
+    b = board()
+    staging = os.path.join(b.flash, "sets", "a")
+    proc = subprocess.Popen([METEREYE, "deploy", "--port", b.port, "--no-reset"], env=dict(os.environ, **keys),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: sum(len(f) for _, _, f in os.walk(staging)) >= 10, 60, "files on the board")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert lines == ["metereye deploy: stopped by Ctrl-C; the board still runs its previous set, and the next "
+                     "deploy completes this one"]
+    assert not os.path.exists(os.path.join(staging, "manifest.json"))
+    status, out, err = metereye("deploy", "--port", b.port, "--no-reset", env=keys)
+    assert status == 0, out + err
+    assert "sets/a holds an unfinished deploy or update" in out
+    assert set_is_consistent(b.flash, "a")[0]

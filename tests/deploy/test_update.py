@@ -17,7 +17,8 @@ import pytest
 
 from deployhelp import (HERE, MICROPYTHON, Golden, World, make_tree, metereye, need_socat, page_status, read_json,
                         set_is_consistent, set_version, snapshot, stage, wait_until, write_config)
-from metereye_tools import bundle, deploy
+from metereye_tools import bundle
+from metereye_tools import deploy_board as deploy
 from metereye_tools.broker import free_port
 
 PAGE_PASSWORD = "page-pass-1"

@@ -1,6 +1,7 @@
 """Benchmark: the device set's size, a full, an incremental and an unchanged
-`metereye deploy` to the unix-port stand-in, the update bundle's size, and an
-update pushed over HTTP to the deployed reader's page until it keeps the new set.
+`metereye deploy` to the unix-port stand-in, the smallest heap a full deploy
+works in, the update bundle's size, and an update pushed over HTTP to the
+deployed reader's page until it keeps the new set.
 
     .venv/bin/python tools/bench/deploy_bench.py
 
@@ -21,8 +22,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
-from metereye_tools import bundle, deploy  # noqa: E402
+from metereye_tools import bundle, deploy_plan  # noqa: E402
 from metereye_tools.broker import free_port, start_broker  # noqa: E402
+from metereye_tools.cliutil import CommandError  # noqa: E402
 from metereye_tools.standin import StandIn, socat_path  # noqa: E402
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
@@ -30,6 +32,8 @@ from simhelp import Sim  # noqa: E402
 
 
 UPDATE_HEAPS = ("320K", "256K", "240K", "224K", "208K")
+# From the heap tests/deploy holds deploy to (96K) down until a deploy fails.
+DEPLOY_HEAPS = ("96K", "64K", "48K", "32K", "24K", "20K", "16K", "12K")
 
 
 def kb(n):
@@ -48,7 +52,7 @@ def wire_bytes(plan):
 
 def timed_deploy(port, tree=None):
     start = time.monotonic()
-    plan = deploy.deploy(port, tree=tree, reset=False, out=lambda *a: None)
+    plan = deploy_plan.deploy(port, tree=tree, reset=False, out=lambda *a: None)
     return time.monotonic() - start, plan
 
 
@@ -61,6 +65,19 @@ def changed_tree(base):
     with open(os.path.join(tree, "firmware", "log.py"), "a") as f:
         f.write("\n_BENCH_CHANGE = 1\n")
     return tree
+
+
+def deploy_at(base, heap):
+    """A full deploy onto a fresh stand-in started with `-X heapsize=heap`; None when
+    it worked, else why it failed."""
+    board = StandIn(os.path.join(base, "deploy-" + heap), heap=heap).start()
+    try:
+        deploy_plan.deploy(board.port, reset=False, out=lambda *a: None)
+        return None
+    except CommandError as e:
+        return str(e).splitlines()[-1][-200:]
+    finally:
+        board.remove()
 
 
 def timed_update(flash, base, heap):
@@ -136,6 +153,14 @@ def main():
                 " (%d copied on the board)" % len(plan.copies) if plan.copies and not idle else "",
                 format(wire, ","), wire * 10 / 115200))
         board.stop()
+        smallest = None
+        for heap in DEPLOY_HEAPS:
+            failed = deploy_at(base, heap)
+            print("full deploy onto a fresh stand-in with -X heapsize=%s: %s" % (heap, failed or "works"))
+            if failed:
+                break
+            smallest = heap
+        print("smallest -X heapsize= a full deploy works at: %s" % (smallest or "none of %s" % ", ".join(DEPLOY_HEAPS)))
         # From roomy down past the smallest heap the page runs in (240K, tools/bench/web_heap.py).
         for heap in UPDATE_HEAPS:
             line, failed = timed_update(board.flash, base, heap)

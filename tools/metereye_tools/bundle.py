@@ -125,6 +125,11 @@ def root_files(tree=ROOT):
     return files
 
 
+def set_id(files):
+    """The name of a set of files (lib/metereye/manifest.py)."""
+    return manifest.set_id([(f.rel, f.size, f.sha) for f in files])
+
+
 def manifest_bytes(files, health_s=None, issued=None):
     return manifest.encode([(f.rel, f.size, f.sha) for f in files], health_s=health_s, issued=issued)
 

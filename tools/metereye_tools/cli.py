@@ -1,295 +1,135 @@
-"""`metereye`: decode, read, scan and simulate meters from a PC with the same
-lib/ code the reader runs.
+"""`metereye`: decode, read, scan, detect and simulate meters from a PC with the
+same lib/ code the reader runs; put the reader firmware on a board and update it.
 
-Exit status: 0 good; 1 a frame or read that failed its check, or no light
-back from the head; 2 bad input or usage; 3 the meter went silent (asleep or
-a suspected lock-out).
+This module only parses the command line and hands each command to the module
+that does the work: a protocol family's own module for decode, read and
+detect (the `tools` column of lib/metereye/protocols.py), and one module per
+other command. Errors a command stops with (cliutil.CommandError), a port
+that goes away and Ctrl-C all end here in one line, never a traceback.
 """
 
 import argparse
-import json
 import os
+import re
+import string
 import sys
-import time
+import textwrap
 
-from metereye import kmp, kmp_json, meters
-from metereye.meters.kamstrup import decode_info, register_key
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SILENT = 0, 1, 2, 3
-
-
-def _print_json(obj):
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+from metereye import meters, protocols
+from metereye.errors import UnknownProtocol
+from metereye_tools import cliutil, detection
+from metereye_tools.cliutil import EXIT_HELP, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, CommandError
+from metereye_tools.line import LineError
 
 
-def read_input(words):
-    """HEX words, a FILE, or - (stdin): the raw bytes and whether they came as hex."""
-    if len(words) == 1 and words[0] == "-":
-        return sys.stdin.buffer.read(), False
-    if len(words) == 1 and os.path.isfile(words[0]):
-        with open(words[0], "rb") as f:
-            return f.read(), False
-    text = "".join(words).replace(" ", "").replace(":", "")
-    if text.lower().startswith("0x"):
-        text = text[2:]
-    return bytes.fromhex(text), True
-
-
-def _maybe_hex_text(data):
-    """A file or stdin that holds hex text rather than raw bytes."""
-    text = data.decode("ascii", "replace").split()
+def family_module(family):
+    """The PC module of a protocol family; CommandError when it is unknown or not installed."""
     try:
-        return bytes.fromhex("".join(text)) if text else data
-    except ValueError:
-        return data
+        return detection.family_module(family)
+    except UnknownProtocol:
+        raise CommandError("unknown protocol %r (known: %s)" % (family, ", ".join(protocols.families())),
+                           EXIT_USAGE)
+    except ImportError as e:
+        raise CommandError("the PC side of %s is not installed here (%s)" % (family, e), EXIT_USAGE)
 
 
 # --- decode -------------------------------------------------------------------
 
+def looks_like_path(word):
+    """A mistyped file name rather than hex: a folder separator, a letter
+    extension (capture.bin), or no hex digit at all."""
+    return ("/" in word or "\\" in word or re.search(r"\.[A-Za-z]\w*$", word) is not None
+            or not any(c in string.hexdigits for c in word))
+
+
+def read_input(words):
+    """HEX words, a FILE, or - (stdin): the raw bytes. CommandError (exit 2) says
+    which word is not hex, or that a file named so does not exist."""
+    if len(words) == 1 and words[0] == "-":
+        return sys.stdin.buffer.read()
+    if len(words) == 1 and os.path.isfile(words[0]):
+        with open(words[0], "rb") as f:
+            return f.read()
+    if len(words) == 1 and looks_like_path(words[0]):
+        raise CommandError("no file named %s (and it is not hex either)" % words[0], EXIT_USAGE)
+    text = "".join(words).replace(" ", "").replace(":", "")
+    if text.lower().startswith("0x"):
+        text = text[2:]
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        pass
+    for n, word in enumerate(words, 1):
+        digits = word.replace(" ", "").replace(":", "")
+        if n == 1 and digits.lower().startswith("0x"):
+            digits = digits[2:]
+        bad = [c for c in digits if c not in string.hexdigits]
+        if bad:
+            raise CommandError("not hex: %r in word %d (%s); give HEX bytes, a FILE, or - for standard input"
+                               % (bad[0], n, word), EXIT_USAGE)
+    raise CommandError("not hex: an odd number of hex digits (%d); each byte takes two" % len(text), EXIT_USAGE)
+
+
 def cmd_decode(args):
-    try:
-        data, was_hex = read_input(args.input)
-    except ValueError as e:
-        print("metereye decode: not hex: %s" % e, file=sys.stderr)
-        return EXIT_USAGE
-    if args.protocol == "kmp":
-        if not was_hex:
-            data = _maybe_hex_text(data)
-        return decode_kmp(data, args.json)
-    return decode_iec(data, args.json)
+    module = family_module(args.protocol)
+    return module.decode(read_input(args.input), args.json)
 
 
-def decode_kmp(data, as_json):
-    result, status = kmp_json.decode(data)
-    if status == EXIT_USAGE:
-        print("metereye decode: not a KMP frame (a frame starts with 0x80 or 0x40; "
-              "an ACK is a lone 0x06)", file=sys.stderr)
-        return status
-    if as_json:
-        _print_json(result)
-        return status
-    for d in (result if isinstance(result, list) else [result]):
-        _print_kmp_frame(d)
-    return status
-
-
-def _print_kmp_frame(d):
-    if d["frame"] == "ack":
-        print("ACK")
-        return
-    head = "%s cid=0x%02X" % (d["frame"], d["cid"]) if d.get("cid") is not None else str(d["frame"])
-    check = "CRC ok" if d["crc_ok"] else "CRC/framing FAILED: %s" % d.get("error")
-    print("%s  %s%s" % (head, check, "  (%s)" % d["warning"] if d.get("warning") else ""))
-    for key in ("address", "meter_type", "software_revision", "serial", "data_hex"):
-        if key in d:
-            print("  %s: %s" % (key, d[key]))
-    for r in d.get("registers", ()):
-        if "value" in r:
-            print("  %5d %-24s %s %s" % (r["id"], r["name"], r.get("display") or r["value"], r["unit"] or ""))
-        else:
-            print("  %5d %s" % (r["id"], r["name"]))
-
-
-def decode_iec(data, as_json):
-    try:
-        from metereye import iec_json
-    except ImportError:
-        print("metereye decode iec: IEC 62056-21 support is not installed", file=sys.stderr)
-        return EXIT_USAGE
-    result, status = iec_json.decode(data)
-    if status == EXIT_USAGE and result.get("error") in (None, "not_iec", "garbage", "not_a_frame"):
-        print("metereye decode: %s" % result.get("message_text", "nothing recognisable as IEC 62056-21"),
-              file=sys.stderr)
-        if not as_json:
-            return status
-    if as_json:
-        _print_json(result)
-    else:
-        print(iec_json.to_text(result))
-    return status
-
-
-# --- read ---------------------------------------------------------------------
-
-def _open_line(port, baud, framing):
-    from metereye_tools.line import LineError, SerialLine
-    try:
-        return SerialLine(port, baud, framing)
-    except LineError as e:
-        print("metereye: %s" % e, file=sys.stderr)
-        return None
-
-
-SILENT_ADVICE = {
-    "asleep": "The meter did not answer, but our own light came back, so the head works. "
-              "The meter's optical port is asleep or locked out: apply the magnet (or re-apply it; "
-              "turn it 180° if it never worked), then try again. Reading too often drains the "
-              "meter's budget: see the default schedule.",
-    "lockout": "The meter answered, then went silent: a lock-out is suspected (meters ration their "
-               "optical port after many requests). Wait, or re-apply the magnet, and read less often.",
-    "no_echo": "Nothing came back at all, not even our own light: check the head's wiring and power, "
-               "the port, and that the receiver is sensitive enough (metereye echo-test --port PORT).",
-    "garbled": "Frames arrived but failed their checks: check the head's position (light from outside, "
-               "a misaligned head) and the line settings.",
-}
-
+# --- read, scan, detect --------------------------------------------------------
 
 def cmd_read(args):
-    model_name = args.meter
-    row = meters.find(model_name) if model_name else None
-    if model_name and row is None:
-        print("metereye read: unknown meter %r (see metereye simulate --list)" % model_name, file=sys.stderr)
-        return EXIT_USAGE
-    protocol = args.protocol or (row[1].split("-")[0] if row else "kmp")
-    if row and args.protocol and row[1].split("-")[0] != args.protocol:
-        print("metereye read: --meter %s speaks %s, not %s" % (model_name, row[1], args.protocol),
-              file=sys.stderr)
-        return EXIT_USAGE
-    if protocol == "iec":
-        from metereye_tools.iec_commands import read_iec
-        return read_iec(args, row)
-    model = meters.details(model_name or "multical21")
-    ids = list(model.register_ids) + [i for i in (args.register or []) if i not in model.register_ids]
-    line = _open_line(args.port, kmp.LINE_BAUD, kmp.LINE_FRAMING)
-    if line is None:
-        return EXIT_FAILED
-    from metereye_tools.line import run_session
-    try:
-        session = kmp.KmpSession(ids, want_serial=model.serial_register is None)
-        result = run_session(line, session)
-    finally:
-        line.close()
-    return report_kmp(result, model, args.json)
-
-
-def report_kmp(result, model, as_json):
-    regs = [result.registers[i] for i in model.register_ids if i in result.registers]
-    regs += [r for i, r in sorted(result.registers.items()) if i not in model.register_ids]
-    serial = result.serial
-    if serial is None and model.serial_register in result.registers:
-        serial = result.registers[model.serial_register].raw
-    identity = {"manufacturer": model.manufacturer, "model": model.name,
-                "description": model.description, "serial": serial}
-    if result.meter_type:
-        identity["meter_type"] = result.meter_type
-        identity["software_revision"] = result.software_revision
-    if 99 in result.registers:
-        identity["info_flags"] = decode_info(result.registers[99].raw, model.info_flags)
-    status = {"ok": EXIT_OK, "lockout": EXIT_SILENT, "asleep": EXIT_SILENT}.get(result.outcome, EXIT_FAILED)
-    if as_json:
-        out = {"meter": identity, "protocol": "kmp", "outcome": result.outcome,
-               "registers": [kmp_json.register(r) for r in regs]}
-        if result.outcome != "ok":
-            out["error"] = result.outcome
-            out["advice"] = SILENT_ADVICE.get(result.outcome)
-        _print_json(out)
-    else:
-        print("%s, serial %s" % (model.description, serial if serial is not None else "unknown"))
-        for r in regs:
-            print("  %-24s %14s %s" % (register_key(r.id), r.display or r.value, r.unit or ""))
-        if identity.get("info_flags"):
-            print("  info flags: %s" % ", ".join(identity["info_flags"]))
-        print("  (%d requests, %d bytes sent, %d received)" % (
-            result.requests, result.bytes_sent, result.bytes_received))
-    if result.outcome != "ok":
-        print("metereye read: %s: %s" % (result.outcome, SILENT_ADVICE.get(result.outcome, "")),
-              file=sys.stderr)
-    return status
-
-
-# --- scan ---------------------------------------------------------------------
-
-def parse_range(text):
-    lo, _, hi = text.partition("-")
-    lo, hi = int(lo, 0), int(hi or lo, 0)
-    if not 0 <= lo <= hi <= 0xFFFF:
-        raise ValueError(text)
-    return lo, hi
+    row = meters.find(args.meter) if args.meter else None
+    if args.meter and row is None:
+        raise CommandError("unknown meter %r (see metereye simulate --list)" % args.meter, EXIT_USAGE)
+    if row is None and not args.protocol:
+        raise CommandError("give --meter MODEL (metereye simulate --list names them) or --protocol %s; "
+                           "`metereye detect --port %s` finds which" % ("|".join(protocols.families()),
+                                                                       detection.quote(args.port)), EXIT_USAGE)
+    family = protocols.find(row[1]).family if row else args.protocol
+    if args.protocol and args.protocol != family:
+        raise CommandError("--meter %s speaks %s, not %s" % (args.meter, row[1], args.protocol), EXIT_USAGE)
+    return family_module(family).read(args, row)
 
 
 def cmd_scan(args):
-    try:
-        lo, hi = parse_range(args.range)
-    except ValueError:
-        print("metereye scan: --range takes A-B, decimal or 0x ids from 0 to 65535", file=sys.stderr)
-        return EXIT_USAGE
-    line = _open_line(args.port, kmp.LINE_BAUD, kmp.LINE_FRAMING)
-    if line is None:
-        return EXIT_FAILED
-    from metereye_tools.line import run_session
-    found = []
-    status = EXIT_OK
-    try:
-        ids = list(range(lo, hi + 1))
-        parts = kmp.batches(ids)
-        for n, part in enumerate(parts):
-            if n:
-                time.sleep(args.delay)      # throttled: the meter rations its port
-            session = kmp.KmpSession(part, want_serial=False)
-            session.retries = 0
-            result = run_session(line, session)
-            if result.outcome in ("asleep", "no_echo", "lockout") and not result.registers:
-                print("metereye scan: the meter stopped answering at id %d; resume later with "
-                      "--range %d-%d" % (part[0], part[0], hi), file=sys.stderr)
-                status = EXIT_SILENT if result.outcome != "no_echo" else EXIT_FAILED
-                break
-            for rid in part:
-                reg = result.registers.get(rid)
-                if reg is not None:
-                    found.append(reg)
-                    if not args.json:
-                        print("%5d 0x%04X %-26s %14s %s" % (reg.id, reg.id, register_key(reg.id),
-                                                           reg.display or reg.value, reg.unit or ""))
-                        sys.stdout.flush()
-    finally:
-        line.close()
-    if args.json:
-        _print_json({"range": [lo, hi], "registers": [kmp_json.register(r) for r in found]})
-    else:
-        print("%d registers answered in %d-%d" % (len(found), lo, hi))
-    return status
+    from metereye_tools import kmp_commands
+    return kmp_commands.scan(args)
 
 
-# --- echo-test ----------------------------------------------------------------
+def cmd_detect(args):
+    from metereye_tools.detect_command import detect
+    return detect(args)
+
 
 def cmd_echo_test(args):
     from metereye.echo import ECHO_OK, EchoTest
     from metereye_tools.line import run_session
-    line = _open_line(args.port, args.baud, args.framing)
-    if line is None:
-        return EXIT_FAILED
+    line = cliutil.open_line(args.port, args.baud, args.framing)
     try:
         result = run_session(line, EchoTest(args.baud, args.framing))
     finally:
         line.close()
     if args.json:
-        _print_json({"outcome": result.outcome, "received_hex": result.received.hex(" "),
-                     "advice": result.advice})
+        cliutil.print_json({"outcome": result.outcome, "received_hex": result.received.hex(" "),
+                            "advice": result.advice})
     else:
         print("echo test on %s at %d %s: %s" % (args.port, args.baud, args.framing, result.outcome))
         print(result.advice)
-    return EXIT_OK if result.outcome == ECHO_OK else EXIT_FAILED
-
-
-# --- detect -------------------------------------------------------------------
-
-def cmd_detect(args):
-    from metereye_tools.iec_commands import detect
-    return detect(args)
+    return EXIT_OK if result.outcome == ECHO_OK else cliutil.EXIT_FAILED
 
 
 # --- simulate -----------------------------------------------------------------
 
 def cmd_simulate(args):
+    import time
     from metereye_tools import simulator
-    _load_iec_simulator()
+    simulator.load_simulators()
     if args.list:
         for name, protocol, description in simulator.simulated_models():
             print("%s %s %s" % (name, protocol, description))
         return EXIT_OK
     if not args.meter or not (args.pty or args.tcp is not None):
-        print("metereye simulate: give METER and --pty or --tcp PORT (or --list)", file=sys.stderr)
-        return EXIT_USAGE
+        raise CommandError("give METER and --pty or --tcp PORT (or --list)", EXIT_USAGE)
     lockout = None
     if args.lockout:
         n, _, period = args.lockout.partition("/")
@@ -301,8 +141,7 @@ def cmd_simulate(args):
         meter = simulator.make_meter(args.meter, faults, log_path=args.log, speed=args.speed,
                                      freeze=args.freeze)
     except KeyError:
-        print("metereye simulate: unknown meter %r (see --list)" % args.meter, file=sys.stderr)
-        return EXIT_USAGE
+        raise CommandError("unknown meter %r (see --list)" % args.meter, EXIT_USAGE)
     sim = simulator.Simulation(meter, echo=not args.no_echo, magnet_file=args.magnet_file,
                                speed_check=not args.no_speed_check)
     if hasattr(meter, "attach"):
@@ -319,13 +158,6 @@ def cmd_simulate(args):
     return EXIT_OK
 
 
-def _load_iec_simulator():
-    try:
-        import metereye_tools.iec_simulator  # noqa: F401  (registers the IEC meters)
-    except ImportError:
-        pass
-
-
 # --- the demo: the README's main job ----------------------------------------
 
 def cmd_demo(args):
@@ -340,76 +172,121 @@ def cmd_demo(args):
     return EXIT_OK
 
 
-# --- watch ----------------------------------------------------------------------
+# --- the commands of their own modules -----------------------------------------
 
 def cmd_watch(args):
     from metereye_tools.watch import watch_command
     return watch_command(args)
 
 
-# --- deploy, config, update ------------------------------------------------------
-
 def cmd_deploy(args):
-    from metereye_tools.deploy import deploy_command
+    from metereye_tools.deploy_command import deploy_command
     return deploy_command(args)
 
 
 def cmd_config(args):
-    from metereye_tools.deploy import config_command
+    from metereye_tools.config_command import config_command
     return config_command(args)
 
 
 def cmd_update(args):
-    from metereye_tools.deploy import update_command
+    from metereye_tools.update_command import update_command
     return update_command(args)
 
 
-# --- entry point ----------------------------------------------------------------
+def cmd_ports(args):
+    from metereye_tools.serial_ports import print_ports
+    return EXIT_OK if print_ports() else cliutil.EXIT_FAILED
+
+
+# --- the command line ----------------------------------------------------------
+
+def version():
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+    try:
+        return package_version("metereye")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _command(sub, name, summary, func, example, exits=EXIT_HELP, stopped="stopped by Ctrl-C"):
+    """A subcommand whose --help gives what it does, an example and its exit statuses.
+    `stopped`: the line Ctrl-C ends it with (None: Ctrl-C is its normal end, exit 0)."""
+    p = sub.add_parser(name, help=summary, description=summary,
+                       epilog="Example:\n  %s\n\n%s" % (example.replace("\n", "\n  "), textwrap.fill(exits, 79)),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=func, stopped=stopped)
+    return p
+
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="metereye", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    families = protocols.families()
+    p = argparse.ArgumentParser(prog="metereye", description=__doc__.split("\n\n")[0],
+                                epilog="Example:\n  metereye detect --port /dev/ttyUSB0\n\n"
+                                       "`metereye COMMAND --help` describes each command.\n\n"
+                                       + textwrap.fill(EXIT_HELP, 79),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version="metereye %s" % version())
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    d = sub.add_parser("decode", help="decode a captured frame or readout")
-    d.add_argument("protocol", choices=("kmp", "iec"))
+    d = _command(sub, "decode", "decode a captured frame, exchange, readout or telegram", cmd_decode,
+                 "metereye decode kmp 40 3F 10 00 44 28 04 43 00 00 21 5D A3 90 0D --json\n"
+                 "metereye decode iec readout.bin",
+                 "Exit status: 0 good frames; 1 a frame that failed its check (CRC, BCC, stuffing, truncated; "
+                 "still printed); 2 input that is not a frame, not hex, or a file that does not exist; "
+                 "130 stopped by Ctrl-C")
+    d.add_argument("protocol", choices=families, help="the protocol family: %s" % ", ".join(families))
     d.add_argument("input", nargs="+", help="HEX (one or several words), a FILE, or -")
     d.add_argument("--json", action="store_true")
-    d.set_defaults(func=cmd_decode)
 
-    r = sub.add_parser("read", help="read a meter through the optical head")
+    r = _command(sub, "read", "read a meter through the optical head", cmd_read,
+                 "metereye read --port /dev/ttyUSB0 --meter multical21\n"
+                 "metereye read --port /dev/ttyUSB0 --protocol iec --max-baud 9600 --json",
+                 stopped="stopped by Ctrl-C; nothing was read (the meter returns to idle by itself)")
     r.add_argument("--port", required=True, help="serial device, pty, or pyserial URL (socket://h:p)")
-    r.add_argument("--meter", help="meter model (see simulate --list)")
-    r.add_argument("--protocol", choices=("kmp", "iec"))
+    r.add_argument("--meter", help="meter model (metereye simulate --list names them)")
+    r.add_argument("--protocol", choices=families, help="without --meter: the protocol family to speak")
     r.add_argument("--register", type=lambda s: int(s, 0), action="append",
                    help="extra KMP register id to read (repeatable)")
     r.add_argument("--max-baud", type=int, default=9600, help="IEC: fastest speed the head can do")
     r.add_argument("--address", default="", help="IEC: device address for the sign-on")
     r.add_argument("--json", action="store_true")
-    r.set_defaults(func=cmd_read)
 
-    s = sub.add_parser("scan", help="list the KMP registers a meter answers")
+    s = _command(sub, "scan", "list the KMP registers a meter answers", cmd_scan,
+                 "metereye scan --port /dev/ttyUSB0 --range 1-1100",
+                 "Exit status: 0 scanned; 1 no light back, or the port went away; 2 a bad --range; "
+                 "3 the meter stopped answering (the message says where to resume); 130 stopped by Ctrl-C "
+                 "(the message says where to resume)")
     s.add_argument("--port", required=True)
     s.add_argument("--range", default="1-1100", help="ids A-B, decimal or 0x (default 1-1100)")
     s.add_argument("--delay", type=float, default=2.0, help="seconds between requests (default 2)")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_scan)
 
-    t = sub.add_parser("echo-test", help="check the head hears its own light (LED, receiver, wiring)")
+    t = _command(sub, "echo-test", "check the head hears its own light (LED, receiver, wiring)", cmd_echo_test,
+                 "metereye echo-test --port /dev/ttyUSB0",
+                 "Exit status: 0 our light came back; 1 it did not, or came back garbled; 2 usage; "
+                 "130 stopped by Ctrl-C")
     t.add_argument("--port", required=True)
     t.add_argument("--baud", type=int, default=1200)
     t.add_argument("--framing", default="8N2", choices=("8N1", "8N2", "7E1", "7E2"))
     t.add_argument("--json", action="store_true")
-    t.set_defaults(func=cmd_echo_test)
 
-    dt = sub.add_parser("detect", help="find what the meter on the head speaks and how to read it")
+    dt = _command(sub, "detect", "find what the meter on the head speaks and how to read it", cmd_detect,
+                  "metereye detect --port /dev/ttyUSB0",
+                  "Exit status: 0 a meter was found (the last line is the read command); 1 nothing came "
+                  "back at all (the head); 2 usage; 3 our light came back but no meter answered (the "
+                  "magnet, the head's position); 130 stopped by Ctrl-C")
     dt.add_argument("--port", required=True)
-    dt.add_argument("--listen-s", type=float, default=11.0,
-                    help="seconds to listen for a pushing meter at each speed (default 11: "
-                         "DSMR 2.2-4 push every 10 s)")
+    dt.add_argument("--listen-s", type=float, default=detection.LISTEN_S,
+                    help="seconds to listen for a pushing meter at each speed (default %g: "
+                         "DSMR 2.2-4 push every 10 s)" % detection.LISTEN_S)
     dt.add_argument("--json", action="store_true")
-    dt.set_defaults(func=cmd_detect)
 
-    m = sub.add_parser("simulate", help="play a meter on a pty or TCP port")
+    m = _command(sub, "simulate", "play a meter on a pty or TCP port", cmd_simulate,
+                 "metereye simulate multical21 --pty --need-magnet --magnet-file /tmp/magnet\n"
+                 "metereye simulate --list",
+                 "Exit status: 0 stopped (Ctrl-C or --seconds); 2 an unknown meter or usage", stopped=None)
     m.add_argument("meter", nargs="?")
     m.add_argument("--list", action="store_true", help="list the meters: NAME PROTOCOL DESCRIPTION")
     m.add_argument("--pty", action="store_true", help="serve on a new pty; its path is printed first")
@@ -429,14 +306,16 @@ def build_parser():
     m.add_argument("--log", help="append every command received as a JSON line to this file")
     m.add_argument("--seconds", type=float, help="stop after this many seconds")
     m.add_argument("--no-speed-check", action="store_true", help="do not check the pty's speed")
-    m.set_defaults(func=cmd_simulate)
 
-    e = sub.add_parser("demo", help="the firmware on unix MicroPython reading a simulated meter")
+    e = _command(sub, "demo", "the firmware on unix MicroPython reading a simulated meter", cmd_demo,
+                 "METEREYE_RUN_SECONDS=60 metereye demo",
+                 "Exit status: 0 stopped (Ctrl-C or METEREYE_RUN_SECONDS); 1 a part did not start", stopped=None)
     e.add_argument("--speed", type=float, default=60.0, help="the simulated meter's clock speed")
     e.add_argument("--web-port", type=int, help="the reader's page on this port of 127.0.0.1 (default: a free one)")
-    e.set_defaults(func=cmd_demo)
 
-    w = sub.add_parser("watch", help="print the readings a broker carries (no mosquitto_sub needed)")
+    w = _command(sub, "watch", "print the readings a broker carries (no mosquitto_sub needed)", cmd_watch,
+                 "metereye watch --broker 192.168.1.2",
+                 "Exit status: 0 stopped (Ctrl-C or --seconds); 1 the broker could not be reached", stopped=None)
     w.add_argument("--broker", required=True, help="HOST or HOST:PORT (default port 1883)")
     w.add_argument("--prefix", default="metereye", help="the readers' topic prefix (default metereye)")
     w.add_argument("--discovery-prefix", default="homeassistant",
@@ -445,9 +324,15 @@ def build_parser():
     w.add_argument("--user")
     w.add_argument("--password")
     w.add_argument("--seconds", type=float, help="stop after this many seconds")
-    w.set_defaults(func=cmd_watch)
 
-    dp = sub.add_parser("deploy", help="put the firmware on a board by cable (mpremote)")
+    dp = _command(sub, "deploy", "put the firmware on a board by cable (mpremote)", cmd_deploy,
+                  "metereye deploy --port /dev/ttyUSB0 --config kitchen.json --follow",
+                  "Exit status: 0 deployed (with --follow: the reader published its first reading); 1 the "
+                  "board refused, did not answer, or (--follow) did not work; 2 a bad configuration, a port "
+                  "that does not exist, or usage; 130 stopped by Ctrl-C (the board still runs its previous "
+                  "set)",
+                  stopped="stopped by Ctrl-C; the board still runs its previous set, and the next deploy "
+                          "completes this one")
     dp.add_argument("--port", help="the board's serial port (/dev/ttyUSB0), or a stand-in's pty")
     dp.add_argument("--config", help="a configuration file to write as the board's config.json "
                                      "(validated first; without it the board keeps its own)")
@@ -459,9 +344,12 @@ def build_parser():
     dp.add_argument("--no-reset", action="store_true", help="leave the board at its REPL afterwards")
     dp.add_argument("--new-key", action="store_true", help="give the board a new update key")
     dp.add_argument("--tree", help="deploy the lib/ and firmware/ of another checkout (default: this one)")
-    dp.set_defaults(func=cmd_deploy)
 
-    cf = sub.add_parser("config", help="write a reader configuration file (asks for what flags do not give)")
+    cf = _command(sub, "config", "write a reader configuration file (asks for what flags do not give)", cmd_config,
+                  "metereye config -o kitchen.json --meter multical21:tx=17,rx=16,wake=25",
+                  "Exit status: 0 written; 2 a bad or unknown value, named by its key (nothing written); "
+                  "130 stopped by Ctrl-C (nothing written)",
+                  stopped="stopped by Ctrl-C; nothing written")
     cf.add_argument("-o", "--out", default="config.json", help="file to write (default config.json)")
     cf.add_argument("--from", dest="source", help="start from this JSON file")
     cf.add_argument("--reader-id")
@@ -476,9 +364,13 @@ def build_parser():
                     help="MODEL or MODEL:key=value,… e.g. multical21:tx=17,rx=16,wake=25 (repeatable)")
     cf.add_argument("--web-password", help="password of the reader's page")
     cf.add_argument("--no-input", action="store_true", help="ask nothing: flags and --from only")
-    cf.set_defaults(func=cmd_config)
 
-    up = sub.add_parser("update", help="send the firmware to a reader over WiFi (signed bundle)")
+    up = _command(sub, "update", "send the firmware to a reader over WiFi (signed bundle)", cmd_update,
+                  "metereye update --host 192.168.1.50\nmetereye update --out update.bin",
+                  "Exit status: 0 accepted (or the bundle written); 1 refused by the reader, or it could not "
+                  "be reached; 2 no key for the reader, or usage; 130 stopped by Ctrl-C (a cut upload is "
+                  "refused by the reader, which keeps its set)",
+                  stopped="stopped by Ctrl-C; an upload cut short is refused by the reader, which keeps its set")
     up.add_argument("--host", help="the reader's HOST[:PORT]")
     up.add_argument("--password", help="the page's password (else METEREYE_PASSWORD, else asked)")
     up.add_argument("--reader", help="whose update key signs the bundle (as saved by deploy)")
@@ -486,7 +378,10 @@ def build_parser():
     up.add_argument("--health-s", type=int, help="seconds the new set has to prove healthy (default 180)")
     up.add_argument("--out", help="write the bundle to this file instead of sending it")
     up.add_argument("--tree", help="build from another checkout (default: this one)")
-    up.set_defaults(func=cmd_update)
+
+    _command(sub, "ports", "list this computer's serial ports, marking USB-serial adapters", cmd_ports,
+             "metereye ports",
+             "Exit status: 0 listed; 1 no serial port found; 130 stopped by Ctrl-C")
     return p
 
 
@@ -494,6 +389,17 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except CommandError as e:
+        print("metereye %s: %s" % (args.command, e), file=sys.stderr)
+        return e.status
+    except LineError as e:
+        print("metereye %s: %s" % (args.command, e), file=sys.stderr)
+        return cliutil.EXIT_FAILED
+    except KeyboardInterrupt:
+        if args.stopped is None:
+            return EXIT_OK
+        print("\nmetereye %s: %s" % (args.command, args.stopped), file=sys.stderr)
+        return EXIT_STOPPED
     except BrokenPipeError:
         return EXIT_OK
 

@@ -12,10 +12,24 @@ from metereye.actions import Done, Receive, Send, SetLine, Sleep
 _PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD}
 _BYTESIZE = {7: serial.SEVENBITS, 8: serial.EIGHTBITS}
 _STOPBITS = {1: serial.STOPBITS_ONE, 2: serial.STOPBITS_TWO}
+try:
+    from termios import error as _TermiosError     # pyserial lets some of these through
+except ImportError:
+    _TermiosError = OSError
+# What a port that went away raises, from pyserial or the terminal layer below it.
+_GONE = (serial.SerialException, OSError, _TermiosError)
 
 
 class LineError(Exception):
     """The port could not be opened or configured."""
+
+
+class LineLost(LineError):
+    """The port went away while in use: a USB head pulled out, a pty whose other end closed."""
+
+    def __init__(self, url, cause):
+        super().__init__("lost %s (%s): was the head unplugged? Plug it in and run the command again"
+                         % (url, cause))
 
 
 class SerialLine:
@@ -58,32 +72,46 @@ class SerialLine:
             # A Linux pty cannot hold parity: re-applying the same speed with
             # only the parity changed fails with EINVAL there (docs/decisions.md §15).
             if getattr(e, "errno", None) != errno.EINVAL and "22" not in str(e):
-                raise
+                raise LineLost(self.url, e)
+        except _TermiosError as e:
+            raise LineLost(self.url, e)
         self.baud, self.framing = baud, framing
 
     def write(self, data):
         """Send and wait until the bytes have left (tcdrain on a real port)."""
-        self.port.write(data)
-        self.port.flush()
+        try:
+            self.port.write(data)
+            self.port.flush()
+        except _GONE as e:
+            raise LineLost(self.url, e)
         self.sent += len(data)
 
     def read(self, timeout_s):
         """Whatever arrives within timeout_s (b"" when nothing did)."""
-        self.port.timeout = max(0.0, timeout_s)
-        first = self.port.read(1)
-        if not first:
-            return b""
-        self.port.timeout = 0
-        rest = self.port.read(4096)
+        try:
+            self.port.timeout = max(0.0, timeout_s)
+            first = self.port.read(1)
+            if not first:
+                return b""
+            self.port.timeout = 0
+            rest = self.port.read(4096)
+        except _GONE as e:
+            raise LineLost(self.url, e)
         data = first + rest
         self.received += len(data)
         return data
 
     def reset_input(self):
-        self.port.reset_input_buffer()
+        try:
+            self.port.reset_input_buffer()
+        except _GONE as e:
+            raise LineLost(self.url, e)
 
     def close(self):
-        self.port.close()
+        try:
+            self.port.close()
+        except _GONE:
+            pass            # a port that went away is closed already
 
 
 def now_ms():

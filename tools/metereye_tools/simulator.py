@@ -21,7 +21,7 @@ import termios
 import time
 import tty
 
-from metereye import kmp
+from metereye import kmp, protocols
 from metereye.actions import bits_per_char
 from metereye.meters import details, find
 
@@ -270,26 +270,37 @@ class KmpMeter(SimulatedMeter):
         return [Reply(self.mangle(wire), self.reaction_s, self.baud, self.framing)]
 
 
-_FACTORIES = {"kmp": KmpMeter}
+_FACTORIES = {"kmp": KmpMeter}     # by protocol family (lib/metereye/protocols.py)
 
 
-def register_meter_class(protocol, cls):
-    """IEC meters plug in here (one simulator loop for every protocol)."""
-    _FACTORIES[protocol] = cls
+def register_meter_class(family, cls):
+    """A family's simulator module plugs its meters in here (one loop for every protocol)."""
+    _FACTORIES[family] = cls
+
+
+def load_simulators():
+    """Import the simulator module every row of the protocol table names; each
+    registers its meters. A module this installation lacks is skipped."""
+    for name in sorted({protocols.Protocol(row).simulator for row in protocols.PROTOCOLS}):
+        try:
+            protocols.load(name)
+        except ImportError:
+            pass
+
+
+def _meter_class(protocol):
+    return _FACTORIES.get(protocols.find(protocol).family)
 
 
 def simulated_models():
     """(name, protocol, description) of every meter `simulate` can play."""
     from metereye.meters import MODELS
-    return [(row[0], row[1], row[3]) for row in MODELS
-            if row[1] in _FACTORIES or row[1].split("-")[0] in _FACTORIES]
+    return [(row[0], row[1], row[3]) for row in MODELS if _meter_class(row[1]) is not None]
 
 
 def make_meter(name, faults, **kw):
     row = find(name)
-    if row is None:
-        raise KeyError(name)
-    cls = _FACTORIES.get(row[1]) or _FACTORIES.get(row[1].split("-")[0])
+    cls = _meter_class(row[1]) if row is not None else None
     if cls is None:
         raise KeyError(name)
     return cls(name, faults, **kw)

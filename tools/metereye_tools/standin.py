@@ -17,14 +17,16 @@ they drive a board over USB.
 - The pty keeps ISIG on, so Ctrl-C reaches MicroPython as SIGINT and mpremote
   can interrupt a running app, as on a board. The loop itself ignores SIGINT.
 - Everything the board prints is also appended to BASE/console.log. A board's
-  UART drops output that nobody reads, and so does the loop, so a stand-in
-  that nobody watches never blocks.
+  UART drops output that nobody reads, and so does the loop once nobody has
+  read for READER_GONE_S, so a stand-in that nobody watches never blocks; a
+  reader that only lags (mpremote on a busy PC) loses nothing.
 - The flash folder holds `.metereye-standin`. deploy refuses to write to a
   unix MicroPython without it (it writes to the host's own filesystem).
 """
 
 import errno
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -35,6 +37,7 @@ import time
 
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 MARKER = ".metereye-standin"
+READER_GONE_S = 2.0     # output waits this long for a reader that lags, then is dropped
 
 # What a board does at power-on: boot.py, then main.py, printing an error and
 # going on if one raises. When main.py ends, a board enters its REPL: exit
@@ -217,19 +220,33 @@ def board_loop(flash, console_path, pid_path, heap=None):
     with open(pid_path + ".loop", "w") as f:
         f.write(str(os.getpid()))
     tty_mode = termios.tcgetattr(0)
-    # A separate, non-blocking handle on the pty for output: when nobody reads
-    # the port, output is dropped instead of stalling the board (stdin shares
-    # fd 0's file description with MicroPython, so fd 1 is left blocking).
+    # A separate, non-blocking handle on the pty for output (stdin shares fd 0's
+    # file description with MicroPython, so fd 1 is left blocking). A reader that
+    # lags (mpremote on a busy PC) is waited for, so nothing it asked for is lost;
+    # once nobody has read for READER_GONE_S, output is dropped, as a UART's far
+    # end loses what nobody listens to, and the board never stalls on it.
     out_fd = os.open(os.ttyname(1), os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
     console = open(console_path, "ab", buffering=0)
+    stalled_since = None
 
     def emit(data):
+        nonlocal stalled_since
         console.write(data)
-        try:
-            os.write(out_fd, data)
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EIO):
-                raise
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(out_fd, view):]      # a full pty takes only part
+                stalled_since = None
+            except OSError as e:
+                if e.errno == errno.EIO:
+                    return                  # nobody has the port open
+                if e.errno != errno.EAGAIN:
+                    raise
+                now = time.monotonic()
+                stalled_since = stalled_since or now
+                if now - stalled_since > READER_GONE_S:
+                    return
+                select.select([], [out_fd], [], 0.05)
 
     env = dict(os.environ, MICROPYPATH=".frozen:lib")
     heap_args = ["-X", "heapsize=" + str(heap)] if heap else []
