@@ -462,8 +462,11 @@ def test_detect_explains_a_silent_meter_and_a_dead_head():
     for code, got in ((c2, j2), (c3, j3)):
         assert code == 1 and not got["found"] and got["echo"] == "none"
         assert "wiring" in got["advice"] and "receiver" in got["advice"]
-    # Cheap for a battery meter: one IEC sign-on, and KMP asked once per speed.
-    assert [t["probe"].split()[0] for t in j1["tried"]] == ["IEC", "KMP", "KMP", "listening", "echo"]
+    # Cheap for a battery meter: one IEC sign-on, and KMP asked once per speed; then listening
+    # (IEC pushers, SML), which costs a meter nothing.
+    assert [t["probe"].split()[0] for t in j1["tried"]] == ["IEC", "KMP", "KMP", "listening", "listening",
+                                                           "echo"]
+    assert "SML" in j1["tried"][4]["probe"]
 
 
 def test_simulate_lists_the_iec_meters_in_the_one_namespace():

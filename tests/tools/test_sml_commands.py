@@ -77,8 +77,8 @@ def test_a_silent_port_and_a_seven_bit_line_say_what_to_check(capsys):
 def test_probe_finds_an_sml_meter_and_nothing_on_a_silent_port():
     with SmlSim("sml-holley") as sim:
         found = sml_commands.probe(sim.port, 6)
-    assert found["protocol"] == "sml" and found["manufacturer"] == "HLY" and found["baud"] == 9600
-    assert found["read"].endswith("--meter sml-ehz")
+    assert found.protocol == "sml" and found.identity["manufacturer"] == "HLY" and found.baud == 9600
+    assert found.meter == "sml-ehz" and found.note is None
     master, slave = pty.openpty()
     try:
         assert sml_commands.probe(os.ttyname(slave), 1) is None

@@ -5,7 +5,8 @@ module (lib/metereye/protocols.py, row "sml"):
 
     decode(data, as_json)      -> exit status   `metereye decode sml FILE|HEX [--json]`
     read(args, model_row)      -> exit status   `metereye read --port P --meter sml-ehz [--follow]`
-    probe(port, seconds)       -> dict or None  one look for `metereye detect`
+    probe(port, seconds)       -> detection.Found or None: one look
+    probes(listen_s)           -> what `metereye detect` runs
 
 Exit status as elsewhere: 0 good; 1 a telegram failed its checks or the line
 brought nothing good (garbled, silent); 2 the input is not SML.
@@ -168,11 +169,10 @@ def _follow(line, args, profile, seconds):
 
 # --- detect -------------------------------------------------------------------
 
-def probe(port, seconds=PROBE_S):
-    """Listen ≤ `seconds` at 9600 8N1 for an SML telegram. What was found, or None:
-    {"protocol": "sml", "model": "sml-ehz", "baud", "framing", "manufacturer",
-    "meter_id", "reduced_data_set", "read": the read command}; a line that runs
-    7 data bits gives {"protocol": "sml", "error": "seven_bits", "advice": …}."""
+def probe(port, seconds=PROBE_S, tried=None):
+    """Listen ≤ `seconds` at 9600 8N1 for an SML telegram: a detection.Found, or None.
+    A meter heard on a line that runs 7 data bits is found with the advice as its note."""
+    from metereye_tools import detection
     from metereye_tools.line import run_session
     line = _open(port, sml.LINE_BAUD, sml.FRAMING)
     if line is None:
@@ -181,12 +181,26 @@ def probe(port, seconds=PROBE_S):
         res = run_session(line, sml.SmlSession(int(seconds * 1000)))
     finally:
         line.close()
+    problem = None if res.outcome == "ok" else _problem(res.errors, res.outcome)
+    if tried is not None:
+        tried.append({"probe": "listening for an SML meter at %d Bd %s" % (sml.LINE_BAUD, sml.FRAMING),
+                      "outcome": res.outcome if problem is None else problem})
     if res.outcome == "ok":
         t = res.telegram
-        return {"protocol": "sml", "model": "sml-ehz", "baud": sml.LINE_BAUD, "framing": sml.FRAMING,
-                "manufacturer": t.manufacturer, "meter_id": t.meter_id, "crc": t.crc,
-                "reduced_data_set": t.reduced,
-                "read": "metereye read --port %s --meter sml-ehz" % port}
-    if _problem(res.errors, res.outcome) == "seven_bits":
-        return {"protocol": "sml", "error": "seven_bits", "advice": ADVICE["seven_bits"]}
+        identity = {"manufacturer": t.manufacturer, "meter_id": t.meter_id, "crc": t.crc,
+                    "reduced_data_set": t.reduced}
+        summary = "SML meter at %d Bd %s: manufacturer %s, meter id %s%s" % (
+            sml.LINE_BAUD, sml.FRAMING, t.manufacturer or "?", t.meter_id or "?",
+            ", PIN not entered: energy only" if t.reduced else "")
+        return detection.Found("sml", sml.LINE_BAUD, sml.FRAMING, identity, "sml-ehz", summary)
+    if problem == "seven_bits":
+        return detection.Found("sml", sml.LINE_BAUD, "7 bits", {}, "sml-ehz",
+                               "SML meter on a line that runs 7 data bits", ADVICE["seven_bits"])
     return None
+
+
+def probes(listen_s):
+    """What detect asks of an SML meter: listening, last (it costs the meter nothing)."""
+    from metereye_tools import detection
+    return [detection.Probe(detection.RANK_LISTEN, "listening for an SML meter at 9600 Bd 8N1",
+                            lambda port, tried: probe(port, min(listen_s, PROBE_S), tried))]
