@@ -136,23 +136,23 @@ def test_every_family_has_its_pc_commands_and_simulator():
 
 
 def test_a_family_that_only_listens_plugs_into_detect_with_a_row(monkeypatch):
-    """What an SML module with a lone probe(port) gets: a listening probe, last."""
+    """What a new family's module with a lone probe(port) gets: a listening probe, last."""
     here = sys.modules[__name__]
-    row = ("sml", "sml", True, 9600, "8N1", "sml_reader", "metereye.obis", "metereye.iec_json",
+    row = ("xyz", "xyz", True, 9600, "8N1", "xyz_reader", "metereye.obis", "metereye.iec_json",
            here.__name__, "metereye_tools.simulator")
     monkeypatch.setattr(protocols, "PROTOCOLS", protocols.PROTOCOLS + (row,))
     probes = detection.all_probes(1.0)
-    assert probes[-1].label == "listening for SML" and probes[-1].rank == detection.RANK_LISTEN
+    assert probes[-1].label == "listening for XYZ" and probes[-1].rank == detection.RANK_LISTEN
     assert [p.rank for p in probes] == sorted(p.rank for p in probes)
     tried = []
     found = probes[-1].run("/dev/pts/99", tried)
-    assert found.protocol == "sml" and tried == [{"probe": "listening for SML", "outcome": "ok"}]
-    assert detection.read_command("/dev/pts/99", found) == "metereye read --port /dev/pts/99 --protocol sml"
+    assert found.protocol == "xyz" and tried == [{"probe": "listening for XYZ", "outcome": "ok"}]
+    assert detection.read_command("/dev/pts/99", found) == "metereye read --port /dev/pts/99 --protocol xyz"
 
 
 def probe(port):
     """The lone probe of the stand-in family above."""
-    return detection.Found("sml", 9600, "8N1", {"server_id": "0a01"}, None, "SML meter at 9600 Bd 8N1")
+    return detection.Found("xyz", 9600, "8N1", {"server_id": "0a01"}, None, "XYZ meter at 9600 Bd 8N1")
 
 
 # --- input that is not what it seems --------------------------------------------------
@@ -256,7 +256,8 @@ def test_long_commands_show_progress_on_a_terminal_and_nothing_in_a_pipe():
     assert "scan: ids 88-90 (32 of 35 done), 7 answered" in tty
     assert out == scan_pipe[1]                  # stdout is the same either way
     code, out, tty = detect_tty
-    assert code == 0 and "detect: 1 of 4: IEC 62056-21 sign-on" in tty and "detect: 2 of 4: KMP" in tty
+    n = len(detection.all_probes(1.0))          # every family's probes, SML's among them
+    assert code == 0 and "detect: 1 of %d: IEC 62056-21 sign-on" % n in tty and "detect: 2 of %d: KMP" % n in tty
     code, out, tty = read_tty
     assert code == 0 and "read: signing on at 300 Bd" in tty and "bytes received" in tty
     for code, out, err in (scan_pipe, read_pipe):
