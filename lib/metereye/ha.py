@@ -237,10 +237,23 @@ def meter_diag_payload(state, sessions_today, budget, errors, info_flags=(), las
         state, sessions_today, budget, errors, json_text(info_flags), _number_or_null(last_read))
 
 
-def reader_diag_payload(rssi, free_heap, uptime_s, queued, dropped):
-    """The reader's diagnostics JSON; rssi None when there is no WiFi (unix port)."""
-    return '{"rssi":%s,"free_heap":%d,"uptime":%d,"queued":%d,"dropped":%d}' % (
+def reader_diag_payload(rssi, free_heap, uptime_s, queued, dropped, targets=()):
+    """The reader's diagnostics JSON; rssi None when there is no WiFi (unix port).
+
+    `targets`: (name, state) of each target the readings go to (outbox.py), the
+    state a dict with connected, queued, sent, refused, last_seq and error.
+    """
+    text = '{"rssi":%s,"free_heap":%d,"uptime":%d,"queued":%d,"dropped":%d' % (
         _number_or_null(rssi), free_heap, uptime_s, queued, dropped)
+    if not targets:
+        return text + "}"
+    parts = []
+    for name, st in targets:
+        parts.append('%s:{"connected":%s,"queued":%d,"sent":%d,"refused":%d,"last_seq":%s,"error":%s}' % (
+            json_text(name), "true" if st["connected"] else "false", st["queued"], st["sent"],
+            st["refused"], _number_or_null(st["last_seq"]),
+            "null" if st["error"] is None else json_text(st["error"])))
+    return text + ',"targets":{' + ",".join(parts) + "}}"
 
 
 # --- discovery --------------------------------------------------------------
@@ -367,94 +380,3 @@ def discovery(discovery_prefix, topic_prefix, reader_id, reader_info, meter_info
         yield item
     for item in reader_discovery(discovery_prefix, topic_prefix, reader_id, reader_info):
         yield item
-
-
-# --- counters ---------------------------------------------------------------
-
-def _compare(a, b):
-    """-1, 0 or 1 as decimal `a` is below, equal to or above decimal `b` (parsed pairs)."""
-    (ma, ea), (mb, eb) = a, b
-    if ea > eb:
-        ma *= 10 ** (ea - eb)
-    elif eb > ea:
-        mb *= 10 ** (eb - ea)
-    return (ma > mb) - (ma < mb)
-
-
-class CounterGuard:
-    """Keeps a total_increasing value from ever going down in Home Assistant.
-
-    A counter that drops (a 0 after a failed read) breaks the Energy dashboard
-    (docs/homeassistant.md, home-assistant/core#133414). The guard
-    remembers the last value published per (meter_id, key) and refuses a lower
-    one, a negative or a non-number, until told the meter was replaced. A 0 is
-    published only as a counter's first value or after a 0: values here come
-    from CRC-checked frames only (a failed read publishes nothing at all), and
-    some counters truly stay at 0 (a water meter's reverse volume). HA shows
-    the first value above it. Values are compared as exact decimals.
-    The firmware persists `state` (plain JSON data) across reboots.
-    """
-
-    def __init__(self, state=None):
-        # {"counters": {"meter_id/key": "value"}, "serials": {"meter_id": "serial"}}
-        self.state = state if state is not None else {"counters": {}, "serials": {}}
-
-    def accept(self, meter_id, key, value):
-        """True (and remembered) when `value` may be published for this counter."""
-        new = parse_decimal(value) if value else None
-        if new is None or new[0] < 0:
-            return False
-        counters = self.state["counters"]
-        slot = meter_id + "/" + key
-        last = counters.get(slot)
-        if last is not None and _compare(new, parse_decimal(last)) < 0:
-            return False
-        counters[slot] = value
-        return True
-
-    def refused(self, reading, classes):
-        """The keys of `reading`'s counters that must not be published (the rest are remembered).
-
-        Values are compared in Home Assistant units (ha_value), what HA sees.
-        """
-        out = ()            # the empty tuple is a constant: a good reading allocates no list
-        for key, value, unit in reading.values:
-            if _classes(classes, key)[1] == "total_increasing":
-                if not self.accept(reading.meter_id, key, ha_value(value, unit)[0]):
-                    out = out or []
-                    out.append(key)
-        return out
-
-    def meter_changed(self, meter_id):
-        """Forget `meter_id`'s counters: a new meter may start lower."""
-        counters = self.state["counters"]
-        prefix = meter_id + "/"
-        for slot in [s for s in counters if s.startswith(prefix)]:
-            del counters[slot]
-
-    def see_serial(self, meter_id, serial):
-        """Note the serial read from `meter_id`; True (counters forgotten) when it changed."""
-        serial = "%s" % serial
-        serials = self.state["serials"]
-        known = serials.get(meter_id)
-        serials[meter_id] = serial
-        if known is not None and known != serial:
-            self.meter_changed(meter_id)
-            return True
-        return False
-
-    def to_json(self):
-        parts = []
-        for name in ("counters", "serials"):
-            items = ",".join(json_text(k) + ":" + json_text(v) for k, v in self.state[name].items())
-            parts.append('"%s":{%s}' % (name, items))
-        return "{" + ",".join(parts) + "}"
-
-    @classmethod
-    def from_json(cls, text):
-        import json     # only at boot, when the saved state is read back
-
-        state = json.loads(text)
-        state.setdefault("counters", {})
-        state.setdefault("serials", {})
-        return cls(state)

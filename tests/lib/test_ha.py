@@ -1,4 +1,4 @@
-"""Home Assistant discovery, state payloads, the unit table and the counter guard.
+"""Home Assistant discovery, state payloads and the unit table.
 
 Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py). Readings are
 decoded from published Kamstrup frames (tests/vectors/kmp_vectors.json), so the unit
@@ -426,67 +426,12 @@ def test_diagnostics_payloads():
     assert json.loads(ha.reader_diag_payload(-67, 1, 2, 3, 4))["rssi"] == -67
 
 
-# --- the counter guard ---------------------------------------------------------------
-
-def test_counter_guard_refuses_a_counter_going_down():
-    g = ha.CounterGuard()
-    assert g.accept("m_1", "volume", "831.403")
-    assert g.accept("m_1", "volume", "831.403")     # the same again: fine
-    assert g.accept("m_1", "volume", "831.41")      # more, fewer decimals
-    assert not g.accept("m_1", "volume", "831.409")
-    assert not g.accept("m_1", "volume", "831.4")
-    assert not g.accept("m_1", "volume", "83")
-    assert g.accept("m_1", "volume", "832")
-    assert g.accept("m_2", "volume", "1.5")         # other meters keep their own
-
-
-def test_counter_guard_never_lets_a_drop_to_zero_empty_or_garbage_through():
-    g = ha.CounterGuard()
-    for bad in ("", "-1.5", "NaN", "nan", "abc", "1e3"):
-        assert not g.accept("m_1", "volume", bad), bad
-    # A true 0 from a checked frame (a reverse volume that never moved) is a value;
-    # a drop to 0 after a higher value is what breaks the Energy dashboard.
-    assert g.accept("m_1", "volume_reverse", "0.000") and g.accept("m_1", "volume_reverse", "0.000")
-    assert g.accept("m_1", "volume", "0.001")
-    assert not g.accept("m_1", "volume", "0")
-
-
-def test_counter_guard_lets_a_replaced_meter_start_lower():
-    g = ha.CounterGuard()
-    assert g.accept("m_1", "volume", "831.403") and g.accept("m_1", "heat_energy", "55.648")
-    assert not g.see_serial("m_1", 75749993)
-    assert not g.see_serial("m_1", "75749993")
-    assert not g.accept("m_1", "volume", "2.5")
-    assert g.see_serial("m_1", 11112222)            # a new serial: counters forgotten
-    assert g.accept("m_1", "volume", "2.5") and g.accept("m_1", "heat_energy", "0.1")
-    g.accept("m_2", "volume", "9")
-    g.meter_changed("m_1")
-    assert g.accept("m_1", "volume", "1")
-    assert not g.accept("m_2", "volume", "8")       # only m_1 was forgotten
-
-
-def test_counter_guard_state_survives_a_reboot():
-    g = ha.CounterGuard()
-    g.accept("multical21_75749993", "volume", "831.403")
-    g.see_serial("multical21_75749993", "75749993")
-    text = g.to_json()
-    json.loads(text)
-    again = ha.CounterGuard.from_json(text)
-    assert not again.accept("multical21_75749993", "volume", "831.402")
-    assert again.accept("multical21_75749993", "volume", "831.404")
-    assert again.see_serial("multical21_75749993", "1")
-    assert ha.CounterGuard.from_json("{}").accept("m_1", "volume", "1")
-
-
-def test_counter_guard_checks_only_counters_of_a_reading_in_ha_units():
-    g = ha.CounterGuard()
-    assert list(g.refused(mc21_reading(), classes)) == []       # 0.000 m³ reverse volume is real
-    lower = Reading(MC21["meter_id"], 1, [("volume", "831.402", "m\u00b3"), ("flow", "0", "l/h"),
-                                          ("temp_water", "2", "\u00b0C"), ("hour_counter", "54889", "number")])
-    refused = g.refused(lower, classes)
-    assert list(refused) == ["volume"]
-    text = ha.state_payload(lower, classes, skip=refused)
-    assert '"volume"' not in text and '"flow":0.000' in text and '"hour_counter":54889' in text
-    # x10: 84 tens of m³ is 840 m³, above 831.403
-    assert g.refused(Reading(MC21["meter_id"], 1, [("volume", "84", "m\u00b3 x10")]), classes) == ()
-    assert list(g.refused(Reading(MC21["meter_id"], 1, [("volume", "839.999", "m\u00b3")]), classes)) == ["volume"]
+def test_the_reader_diagnostics_carry_each_targets_state():
+    targets = [("mqtt", {"connected": True, "queued": 0, "sent": 12, "refused": 0, "last_seq": 40,
+                         "error": None}),
+               ("http", {"connected": False, "queued": 3, "sent": 9, "refused": 1, "last_seq": 37,
+                         "error": "the server answered HTTP 503"})]
+    diag = json.loads(ha.reader_diag_payload(None, 81234, 3600, 3, 0, targets))
+    assert diag["queued"] == 3 and diag["targets"]["mqtt"] == dict(targets[0][1])
+    assert diag["targets"]["http"]["error"] == "the server answered HTTP 503"
+    assert "targets" not in json.loads(ha.reader_diag_payload(None, 1, 2, 3, 4))
