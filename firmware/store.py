@@ -92,6 +92,10 @@ class Store:
                 self.offset[name] = pos
         if self.start is None:
             self.start = pos
+        if self.names:
+            # A target no longer configured holds nothing back.
+            self.floor = min(self.cursor.values())
+            self.start = min(self.offset.values())
         self.last_seq = last
 
     def _truncate(self, size):

@@ -96,16 +96,24 @@ class Rig:
     """Simulator + firmware + broker + recorder, with the flash folder kept between firmware runs."""
 
     def __init__(self, sim_args=(), meter="multical21", interval_s=3, broker=True, wake=True,
-                 extra_config=None):
+                 extra_config=None, relay=False):
         self.flash = tempfile.mkdtemp(prefix="metereye-test-flash-")
         self.log = os.path.join(self.flash, "meter-commands.jsonl")
         self.magnet = os.path.join(self.flash, "magnet")
-        self.sim = Sim(meter, "--speed", "60", "--log", self.log, "--magnet-file", self.magnet, *sim_args)
+        self.sim = Sim(meter, "--speed", "60", "--log", self.log, "--magnet-file", self.magnet, *sim_args,
+                       tcp=relay)
+        self.relay = None
+        port = self.sim.port
+        if relay:
+            # The meter over TCP, through a relay that keeps what it served (pushhelp.Relay).
+            from pushhelp import Relay
+            self.relay = Relay(self.sim.tcp_port)
+            port = self.relay.spec
         self.broker = start_broker(persistent=True)
         self.recorder = Recorder(self.broker)
         cfg = {"reader_id": "test-reader", "test_intervals": True,
-               "mqtt": {"host": self.broker.host, "port": self.broker.port},
-               "meters": [{"model": meter, "port": self.sim.port, "interval_s": interval_s,
+               "mqtt": {"host": self.broker.host if broker else "", "port": self.broker.port},
+               "meters": [{"model": meter, "port": port, "interval_s": interval_s,
                            "budget": 1440}]}
         if wake:
             cfg["meters"][0]["wake"] = {"file": self.magnet, "pulse_ms": 50}
@@ -136,6 +144,8 @@ class Rig:
         self.stop_firmware()
         self.recorder.close()
         self.broker.close()
+        if self.relay is not None:
+            self.relay.close()
         self.sim.stop()
 
     def console(self):
