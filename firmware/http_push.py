@@ -91,8 +91,10 @@ class HttpPush:
             raise Refused("%d bytes, more than the %d a request may carry" % (len(body), BODY_MAX))
         status = await self._post(body)
         if 200 <= status < 300:
+            self.link.connected = True      # "connected": the server takes readings
             return
         if 400 <= status < 500 and status not in (408, 429):
+            self.link.connected = True
             raise Refused("HTTP %d" % status)
         raise Down("the server answered HTTP %d" % status, True)
 

@@ -69,6 +69,7 @@ class Mqtt:
         await self.client.subscribe(ha.ha_status_topic(self.disco))
         self._announced = set()
         self._last_diag = None
+        self.link.connected = True
         log.info("mqtt", "connected to", m["host"], m["port"])
         await self.report_update()
 

@@ -17,7 +17,8 @@ The outbox owns what every target needs alike:
   failing), up to five minutes while it does not.
 
 A target is an object with:
-    link                    its Link (outbox.link(name)): state for the page and MQTT
+    link                    its Link (outbox.link(name)): state for the page and MQTT;
+                            the target says when it is connected (link.connected)
     window                  how many readings it may have in flight at once
     idle_ms                 how long it waits for a new reading before tend() again
     async open()            connect; raises Down
@@ -167,7 +168,6 @@ class Outbox:
         while True:
             try:
                 await target.open()
-                link.connected = True
                 while True:
                     await target.tend()
                     batch = self.next(name, target.window)
@@ -184,13 +184,11 @@ class Outbox:
             except Exception as e:      # a bug must not stop this target for good
                 why, reachable = "failed: %r" % e, True
             target.close()
-            was = link.connected
             link.connected = False
             link.error = why
             link.failures += 1
             wait_ms = backoff.next(reachable)
-            log.warn(name, "connection lost:" if was else "cannot deliver:", why,
-                     "- retry in", wait_ms // 1000, "s")
+            log.warn(name, why, "- retry in", wait_ms // 1000, "s")
             await asyncio.sleep_ms(wait_ms)
 
     async def _deliver(self, target, batch):

@@ -105,7 +105,7 @@ class Store:
 
     def append(self, reading):
         """Queue a reading on flash; returns its seq."""
-        reading.seq = self.last_seq + 1
+        reading.seq = self.next_seq
         line = reading.to_json(numbers=False)
         if reading.t is None:
             # No clock yet: keep when it was read (uptime) and in which boot, so it

@@ -10,8 +10,8 @@ payload) strings out; the MQTT supervisor publishes them.
     <discovery_prefix>/sensor/<unique_id>/config     one entity, retained
     <discovery_prefix>/status                        Home Assistant says online: re-send discovery
 
-Every JSON text here is ASCII: umqtt.simple writes len(payload) as the MQTT
-length, and len() of a str counts characters, so "m³" must travel as "m\\u00b3".
+Every JSON text here is ASCII ("m³" travels as "m\\u00b3"), so its length in
+characters is its length in bytes, whatever a client counts.
 Sources: docs/homeassistant.md (Home Assistant 2025.4 fed these payloads).
 """
 
@@ -139,10 +139,6 @@ def valid_id(text):
 def _check(what, text):
     if not valid_id(text):
         raise ConfigError(what, text)
-
-
-def base_topic(topic_prefix, reader_id):
-    return topic_prefix + "/" + reader_id
 
 
 def status_topic(topic_prefix, reader_id):

@@ -164,7 +164,6 @@ def test_topic_layout():
     assert ha.meter_diag_topic("metereye", "r1", "m_1") == "metereye/r1/m_1/diag"
     assert ha.discovery_topic("homeassistant", "r1_m_1_volume") == "homeassistant/sensor/r1_m_1_volume/config"
     assert ha.ha_status_topic("homeassistant") == "homeassistant/status"
-    assert ha.base_topic("home/meters", "r1") == "home/meters/r1"
 
 
 def test_ids_unsafe_in_topics_or_entity_ids_are_refused():
