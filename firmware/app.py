@@ -108,16 +108,18 @@ class App:
         from store import Store
         from outbox import Outbox
         from floors import Floors
-        import codesets
         cfg = self.cfg
         log.info("app", "metereye", runtime.VERSION, "reader", self.reader_id, "on", hw.PLATFORM)
         log.info("app", "meters", ", ".join(m["model"] for m in cfg["meters"]),
                  "broker", cfg["mqtt"]["host"] or "(none)", "push", cfg["http"]["url"] and cfg["http"]["format"] or "(none)")
         asyncio.create_task(self.watchdog())
+        import codesets
         self.update = codesets.status()
         if codesets.on_trial():          # an update on trial: kept only if it proves healthy in time
             from updater import watch_trial
             asyncio.create_task(watch_trial(self))
+        else:
+            runtime.forget("codesets")   # needed again only to stage an update or after a crash
         if cfg["wifi"]["ssid"] or hw.PLATFORM == "unix":
             self.address = await hw.wifi_connect(cfg["wifi"], log)
         if self.address and not hw.clock_set():
@@ -136,6 +138,7 @@ class App:
             reader = MeterReader(spec, i, runtime.clock, self.on_reading, self.on_session)
             self.readers.append(reader)
             asyncio.create_task(reader.run())
+        runtime.forget("metereye.protocols")     # each reader keeps its own row
         if cfg["mqtt"]["host"]:
             from mqtt import Mqtt
             self.mqtt = Mqtt(self, self.outbox)
@@ -174,6 +177,8 @@ def main():
         print("metereye: safe boot (button held): not starting; the REPL is yours")
         return
     runtime.start()
+    # boot.py's set chooser is done: the sets read its choice from flash (codesets.py).
+    runtime.forget("startup")
     while True:
         import settings
         cfg = settings.load()

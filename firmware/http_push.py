@@ -10,7 +10,7 @@ The setting `http.format` says what the server takes:
                 <user:password> when a user is set.
     influxdb2   POST <url>/api/v2/write?org=<org>&bucket=<bucket>&precision=s,
                 Authorization: Token <token>; the body is one point of line
-                protocol (metereye.reading.Reading.to_line): the model as the
+                protocol (metereye.influx.line): the model as the
                 measurement, tags meter, reader and serial, a field per value.
     influxdb1   POST <url>/write?db=<database>&precision=s, the same body; with a
                 user, Basic auth (InfluxDB 1.x takes its u/p that way too).
@@ -116,8 +116,9 @@ class HttpPush:
         tags = [("meter", reading.meter_id), ("reader", self.app.reader_id)]
         if reader is not None and reader.serial is not None:
             tags.append(("serial", "%s" % reader.serial))
+        from metereye.influx import line
         # The meter id starts with its configured model's name ("multical21_75749993").
-        return reading.to_line(reading.meter_id.split("_")[0], tags)
+        return line(reading, reading.meter_id.split("_")[0], tags)
 
     async def _post(self, body):
         """The status of one POST; Down when there is none."""

@@ -230,23 +230,19 @@ class Client:
 
     def _handle(self, head, body):
         kind = head >> 4
-        if kind == 2:                               # CONNACK
-            if self._waiting == "connack":
-                self._refused = body[1]
-                self._ack()
-        elif kind == 4 or kind == 9:                # PUBACK, SUBACK
-            if struct.unpack("!H", body[:2])[0] == self._waiting:
-                self._ack()
-        elif kind == 3:                             # PUBLISH
+        if kind == 3:                               # PUBLISH
             n = struct.unpack("!H", body[:2])[0]
             start = 2 + n + (2 if head & 0x06 else 0)
             if head & 0x06:                         # QoS 1 though we asked for 0: acknowledge it
                 self._write(b"\x40\x02" + body[2 + n:start])
             if self.on_message is not None:
                 self.on_message(body[2:2 + n], body[start:])
-
-    def _ack(self):
-        self._acked = True
+            return
+        if kind == 2 and self._waiting == "connack":
+            self._refused = body[1]                 # CONNACK's return code
+        elif not ((kind == 4 or kind == 9) and struct.unpack("!H", body[:2])[0] == self._waiting):
+            return                                  # PINGRESP (heard_ms says enough), a stray ack
+        self._acked = True                          # CONNACK, or the PUBACK or SUBACK awaited
         self._event.set()
 
 

@@ -31,10 +31,17 @@ import asyncio
 import hw
 import log
 import runtime
+from metereye.compat import const
 
 # A reading taken before the clock was known waits this long (uptime) for NTP
 # so it can be stamped; after that it goes out with "t": null.
-CLOCK_WAIT_S = 600
+CLOCK_WAIT_S = const(600)
+# The back-off after a failure doubles from the first to a cap: a minute while
+# the server accepts TCP (it is there, only busy or failing), five minutes
+# while it does not (it is off, or the network is down).
+_BACKOFF_FIRST_MS = const(1000)
+_REACHABLE_CAP_MS = const(60000)
+_CAP_MS = const(300000)
 
 
 class Down(Exception):
@@ -44,25 +51,6 @@ class Down(Exception):
 
 class Refused(Exception):
     """The target refused this reading for good (why): passed over, never resent."""
-
-
-class Backoff:
-    """How long to wait before the next try: doubling, capped."""
-
-    FIRST_MS = 1000
-    REACHABLE_CAP_MS = 60000        # the server answers TCP: it is there, only busy or failing
-    CAP_MS = 300000                 # no answer at all: it is off, or the network is down
-
-    def __init__(self):
-        self.ms = 0
-
-    def reset(self):
-        self.ms = 0
-
-    def next(self, reachable):
-        cap = self.REACHABLE_CAP_MS if reachable else self.CAP_MS
-        self.ms = min(max(self.FIRST_MS, 2 * self.ms), cap)
-        return self.ms
 
 
 class Link:
@@ -109,9 +97,6 @@ class Outbox:
         for link in self.links.values():
             link.wake()
         return seq
-
-    def waiting(self, name):
-        return self.store.waiting(name)
 
     def status(self, name):
         link = self.links[name]
@@ -164,7 +149,7 @@ class Outbox:
         """Drain the queue through `target`, for good: one task per target."""
         link = target.link
         name = link.name
-        backoff = Backoff()
+        wait_ms = 0
         while True:
             try:
                 await target.open()
@@ -173,9 +158,9 @@ class Outbox:
                     batch = self.next(name, target.window)
                     if batch:
                         if await self._deliver(target, batch):
-                            backoff.reset()
+                            wait_ms = 0
                         continue
-                    backoff.reset()
+                    wait_ms = 0
                     await link.wait(target.idle_ms)
             except Down as e:
                 why, reachable = e.args
@@ -187,7 +172,7 @@ class Outbox:
             link.connected = False
             link.error = why
             link.failures += 1
-            wait_ms = backoff.next(reachable)
+            wait_ms = min(max(_BACKOFF_FIRST_MS, 2 * wait_ms), _REACHABLE_CAP_MS if reachable else _CAP_MS)
             log.warn(name, why, "- retry in", wait_ms // 1000, "s")
             await asyncio.sleep_ms(wait_ms)
 

@@ -7,7 +7,8 @@ its row names the device module that reads such a meter (kmp_reader,
 iec_reader: read(), describe(), and listen() for meters that push), the lib
 module whose key_classes() gives Home Assistant's classes, and the line the
 echo test uses. Each is imported only when a meter of that protocol is
-configured.
+configured. A reader keeps what it needs of its row and those modules, never
+the table or its rows: the app drops the table once the readers are built.
 """
 
 from binascii import hexlify
@@ -16,7 +17,7 @@ import asyncio
 import hw
 import link
 import log
-from metereye import meters, protocols
+from metereye import meters
 from metereye.reading import Reading
 from metereye.schedule import OVER_BUDGET, Schedule, parse_times
 
@@ -32,9 +33,14 @@ class MeterReader:
         self.on_session = on_session    # callback(MeterReader) after every session
         self.model = meters.details(spec["model"])
         self.protocol = spec["protocol"]
-        self.proto = protocols.find(self.protocol)          # UnknownProtocol: never a default
-        self.device = protocols.load(self.proto.device)     # the module that reads it
-        self._keys = None
+        from metereye import protocols
+        row = protocols.find(self.protocol)                 # UnknownProtocol: never a default
+        self.device = protocols.load(row.device)            # the module that reads it
+        self.pushes = row.pushes        # listened to, never asked
+        self.line = row.line(self.model)                    # (baud, framing) its sessions start with
+        # (device_class, state_class, flags) of one of this meter's keys, for discovery;
+        # None when the catalogue does not know it.
+        self.classes = protocols.load(row.keys).key_classes
         self.memo = None                # the device module's own cache (kmp_reader: key -> register id)
         self.serial = None
         self.meter_id = "%s_%d" % (spec["model"], index)
@@ -63,13 +69,6 @@ class MeterReader:
                 # hexlify: 1.3 KB of heap where a join of 160 small strings took 13 KB (64-bit)
                 "last_frame_hex": hexlify(self.last_raw[-160:], " ").decode().upper()}
 
-    def classes(self, key):
-        """(device_class, state_class, flags) of one of this meter's keys, for discovery;
-        None when the catalogue does not know it."""
-        if self._keys is None:
-            self._keys = protocols.load(self.proto.keys)
-        return self._keys.key_classes(key)
-
     def describe(self, key, value, unit):
         """One value as the page's API gives it: shaped like `metereye decode`'s
         register (KMP) or data set (IEC) object."""
@@ -92,7 +91,7 @@ class MeterReader:
         return int(self.clock() // 86400)
 
     async def run(self):
-        if self.proto.pushes:
+        if self.pushes:
             # A pushing meter is listened to, not asked: listen() owns the line.
             return await self.device.listen(self)
         self.schedule.first_due(self.clock())
@@ -128,7 +127,7 @@ class MeterReader:
         from metereye.echo import EchoTest
         async with self.line_lock:
             uart = self._open()
-            baud, framing = self.proto.line(self.model)
+            baud, framing = self.line
             self.echo_result = await link.run_session(uart, EchoTest(baud, framing))
         return self.echo_result
 

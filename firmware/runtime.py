@@ -17,7 +17,7 @@ VERSION = "0.1.0"
 BOOTS = "boots"         # on flash: how many times the reader has started
 # What reading the configuration imports and the running reader does not need:
 # ~7 KB of heap, dropped after boot and after each answer of /api/config.
-BOOT_ONLY = ("settings", "metereye.config", "metereye.url")
+BOOT_ONLY = ("settings", "metereye.config", "metereye.url", "metereye.protocols")
 
 boot = 0                # this boot's number; 0 until start()
 _started_ms = 0

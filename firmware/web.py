@@ -599,7 +599,7 @@ def _page_routes(srv, page):
         if r is None:
             return _error(404, "no such meter: name one ({\"meter\": id} from /api/status)",
                           meter=data.get("meter"))
-        if r.proto.pushes:
+        if r.pushes:
             return _error(409, "a pushing meter's line only listens: there is no LED to test")
         try:
             result = await asyncio.wait_for_ms(r.echo_test(), ECHO_TIMEOUT_MS)

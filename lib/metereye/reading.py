@@ -2,11 +2,9 @@
 
 A Reading travels from the link driver through the store to MQTT, an HTTP
 server and the page. Values stay decimal strings ("831.403") the whole way;
-JSON and InfluxDB's line protocol are written by hand so a value goes out as
-the very digits the meter sent, never through a float.
+JSON is written by hand (and InfluxDB's line protocol, in influx.py) so a
+value goes out as the very digits the meter sent, never through a float.
 """
-
-from metereye.decimal import format_decimal, parse_decimal
 
 
 class Reading:
@@ -36,33 +34,6 @@ class Reading:
         tail = "" if numbers else ',"units":' + self.units_json()
         return '{"meter":"%s","t":%s,"seq":%d,"values":{%s}%s}' % (
             self.meter_id, "null" if self.t is None else int(self.t), self.seq, ",".join(parts), tail)
-
-    def to_line(self, measurement, tags):
-        """The reading as one point of InfluxDB's line protocol, with its newline:
-        `measurement`, the `tags` ((key, value) pairs, in order), a field per value
-        and the time in seconds, left out when unknown (the server's time then).
-
-        A decimal is a field with exactly the meter's digits (only the leading
-        zeros and sign a number may not carry are dropped); InfluxDB keeps it as a
-        float. Anything else (a date, a code) is a string field. Escaping follows
-        InfluxDB's line protocol reference (docs.influxdata.com, "Line protocol").
-        """
-        parts = [_escape(measurement, ", ")]
-        for key, value in tags:
-            parts.append(",%s=%s" % (_escape(key, ",= "), _escape(value, ",= ")))
-        sep = " "
-        for key, value, _ in self.values:
-            parsed = parse_decimal(value)
-            if parsed is not None:
-                field = format_decimal(parsed[0], parsed[1])
-            else:
-                field = '"%s"' % _escape(value, '"\\')
-            parts.append("%s%s=%s" % (sep, _escape(key, ",= "), field))
-            sep = ","
-        if self.t is not None:
-            parts.append(" %d" % self.t)
-        parts.append("\n")
-        return "".join(parts)
 
     def units_json(self):
         return "{%s}" % ",".join('"%s":%s' % (k, json_string(u) if u is not None else "null")
@@ -107,17 +78,3 @@ def json_string(text):
     out.append('"')
     return "".join(out)
 
-
-def _escape(text, special):
-    """`text` with a backslash before each character of `special` (line protocol)."""
-    for ch in special:
-        if ch in text:
-            break
-    else:
-        return text
-    out = []
-    for ch in text:
-        if ch in special:
-            out.append("\\")
-        out.append(ch)
-    return "".join(out)

@@ -1,8 +1,10 @@
-"""A reading written out exactly: the store's JSON and InfluxDB's line protocol
-(lib/metereye/reading.py). Runs on CPython and on unix MicroPython."""
+"""A reading written out exactly: the store's JSON (lib/metereye/reading.py) and
+InfluxDB's line protocol (lib/metereye/influx.py). Runs on CPython and on unix
+MicroPython."""
 
 import json
 
+from metereye.influx import line
 from metereye.reading import Reading, from_json
 
 VALUES = [("volume", "0831.403", "m\u00b3"), ("flow", "-0420", "l/h"), ("volume_reverse", "0.000", "m\u00b3"),
@@ -11,11 +13,11 @@ VALUES = [("volume", "0831.403", "m\u00b3"), ("flow", "-0420", "l/h"), ("volume_
 
 def test_line_protocol_keeps_every_digit_and_escapes_what_it_must():
     r = Reading("multical21_75749993", 1700000000, VALUES, 9)
-    line = r.to_line("multical21", [("meter", r.meter_id), ("reader", "kitchen reader,1")])
-    assert line == ('multical21,meter=multical21_75749993,reader=kitchen\\ reader\\,1 '
+    text = line(r, "multical21", [("meter", r.meter_id), ("reader", "kitchen reader,1")])
+    assert text == ('multical21,meter=multical21_75749993,reader=kitchen\\ reader\\,1 '
                     'volume=831.403,flow=-420,volume_reverse=0.000,clock="22:01:12",info=5 1700000000\n')
     odd = Reading("m_1", None, [("text", 'say "hi" \\o/', None)])
-    assert odd.to_line("m", []) == 'm text="say \\"hi\\" \\\\o/"\n'        # no time: the server's
+    assert line(odd, "m", []) == 'm text="say \\"hi\\" \\\\o/"\n'        # no time: the server's
 
 
 def test_the_store_json_reads_back_exactly():
