@@ -11,20 +11,6 @@ use <labels.scad>
 
 clip(clip_wake_coil);
 
-rim_radius = rim_diameter / 2;
-collar_inner_radius = rim_radius + rim_clearance;
-collar_outer_radius = collar_inner_radius + collar_wall;
-collar_top = opto_depth + collar_height;  // pod and collar share the plate face; the collar goes on down the rim
-eye_centre = [0, rim_radius - eye_inset];
-led_centre = eye_centre + [led_side * opto_pitch / 2, 0];
-receiver_centre = eye_centre - [led_side * opto_pitch / 2, 0];
-magnet_hole_radius = clip_magnet_diameter / 2 + clip_magnet_fit;
-
-function along_rim(arc, inset) = polar(rim_radius - inset, 90 - arc / rim_radius * 180 / PI);
-
-magnet_centre = along_rim(clip_magnet_arc, clip_magnet_inset);
-function coil_centre(wake) = along_rim(wake == "instead" ? -clip_coil_arc : clip_coil_arc, clip_coil_inset);
-
 module clip(wake) {
     assert(wake == "none" || wake == "beside" || wake == "instead", "clip_wake_coil is none, beside or instead");
     has_magnet = wake != "instead";

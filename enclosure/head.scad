@@ -11,7 +11,6 @@ head(head_wake_coil);
 tower_half_width = opto_pitch / 2 + bore_diameter / 2 + 1.2;
 tower_half_depth = bore_diameter / 2 + 1.2;
 lobe_wall = 1.6;
-coil_centre = polar(cavity_radius + head_coil_wall + coil_pocket_radius, head_coil_angle);
 lobe_top = face_skin + wake_coil_height;
 
 module head(wake) {
@@ -73,17 +72,17 @@ module cable_notch() {
 // The coil sits beside the ring magnet in a lobe of the wall, on the same 0.6 mm skin.
 module coil_lobe() {
     hull() {
-        translate(coil_centre) cylinder(r = coil_pocket_radius + lobe_wall, h = lobe_top, $fn = fn_large);
+        translate(head_coil_centre) cylinder(r = coil_pocket_radius + lobe_wall, h = lobe_top, $fn = fn_large);
         translate(polar(head_radius - coil_pocket_radius - lobe_wall, head_coil_angle))
             cylinder(r = coil_pocket_radius + lobe_wall, h = lobe_top, $fn = fn_large);
     }
 }
 
 module coil_pocket() {
-    translate([coil_centre[0], coil_centre[1], face_skin])
+    translate([head_coil_centre[0], head_coil_centre[1], face_skin])
         cylinder(r = coil_pocket_radius, h = head_height, $fn = fn_small);
     // Wire slot into the cavity, open to the rim so it has no roof.
     rotate([0, 0, head_coil_angle])
         translate([cavity_radius - 1, -1, lobe_top - 3])
-            cube([norm(coil_centre) - cavity_radius + 1, 2, head_height]);
+            cube([norm(head_coil_centre) - cavity_radius + 1, 2, head_height]);
 }

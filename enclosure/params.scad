@@ -74,3 +74,15 @@ clip_magnet_inset = 3.5;   // UNCERTAIN: magnet centre inside the rim edge, i.e.
 clip_coil_arc = 13;        // UNCERTAIN like clip_magnet_arc: "beside" puts the coil on the other side of the optics, mirroring the magnet; "instead" uses -clip_coil_arc
 clip_coil_inset = 4.75;    // keeps the coil pocket inside the rim edge
 pod_wall = 1.6;            // plastic around every bore and pocket in the clip
+
+// ---- the meters in the pictures (drawings.scad; nothing printed depends on these) ----------
+// Multical 21 / flowIQ: a cylinder of rim_diameter whose top edge is the rim the clip sits on,
+// with the window (and the eye behind it) a little lower inside the rim.
+meter_body_height = 30;    // UNCERTAIN: drawn height of the meter's round top part; no dimensioned drawing was found
+meter_rim_width = 2.5;     // UNCERTAIN: width of the raised rim's top; estimated from photos, not measured
+meter_face_depth = 0.5;    // UNCERTAIN: how far the window inside the rim lies below the rim's top; if it is deeper, the LED is further from the eye
+meter_eye_diameter = 10;   // UNCERTAIN: the eye's dark window, drawn at eye_inset; its size is not public
+// IEC 62056-21 meter: a flat, upright face with the optical port, the steel ring the head's magnet holds on.
+iec_port_ring_od = 32;     // UNCERTAIN: drawn as wide as the head (head_diameter's source); real rings vary
+iec_port_window = 12;      // UNCERTAIN: the window inside the ring, with the meter's LED and receiver behind it
+iec_face_size = [90, 110]; // width and height of the drawn meter face: picture size only

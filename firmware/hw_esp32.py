@@ -1,17 +1,79 @@
 """The ESP32 side of the hardware seam: machine.UART, pins, WDT, WiFi, NTP.
 
-Default wiring (enclosure/README.md): IR TX GPIO17 / RX GPIO16 on UART2, a
-second head on UART1 TX GPIO4 / RX GPIO5, wake coil gate GPIO25, status LED
-GPIO2, button GPIO0 (BOOT, active low).
+Default wiring on an ESP32 (README, "Put it on a real ESP32"): IR TX GPIO17 /
+RX GPIO16 on UART2, a second head on UART1 TX GPIO4 / RX GPIO5, wake coil gate
+GPIO25, status LED GPIO2, button GPIO0 (BOOT, active low). The ESP32-C3 and
+-S3 lack some of these: _CHIPS says what each offers, and a head or wake pin
+the chip lacks is refused with a BoardError that names the setting to change.
+
+Every module, function and constant used here is in the ESP32_GENERIC, -C3 and
+-S3 firmware's type stubs (tools/typecheck/device_types.py checks it).
 """
 
 import gc
+import sys
 import time
 
 import asyncio
 import machine
 
 PLATFORM = "esp32"
+
+# What each chip offers a reader, by the MCU name MicroPython reports: the UARTs
+# free for an optical head (UART0 is the console), the GPIOs a head or the wake
+# coil may use (not the SPI flash's or PSRAM's, the console's or USB's), those
+# of them that are inputs only, the BOOT button, and a plain status LED (None:
+# the dev boards carry only an addressable one). From Espressif's datasheets'
+# pin lists; S3 leaves out GPIO33-37, the octal PSRAM's on -R8 modules.
+_CHIPS = {
+    "ESP32": ((1, 2), "0 2 4 5 12-19 21-23 25-27 32-39", "34-39", 0, 2),
+    "ESP32C3": ((1,), "0-10", "", 9, None),
+    "ESP32S3": ((1, 2), "0-18 21 38-42 45-48", "", 0, 2),
+}
+_UNKNOWN_CHIP = (None, None, "", None, None)   # no checks: machine's own errors apply
+
+
+class BoardError(ValueError):
+    """The configuration asks for a UART or GPIO that this chip lacks or keeps for itself."""
+
+
+def chip_name(machine_text):
+    """The chip in sys.implementation._machine, "Generic ESP32S3 module with ESP32-S3": "ESP32S3"."""
+    return machine_text.rpartition(" with ")[2].replace("-", "").upper()
+
+
+CHIP = chip_name(sys.implementation._machine)
+BUTTON_PIN, LED_PIN = _CHIPS.get(CHIP, _UNKNOWN_CHIP)[3:]
+
+
+def _listed(pin, gpios):
+    """Whether `pin` is in a list such as "0 2 12-19"."""
+    for part in gpios.split():
+        lo, _, hi = part.partition("-")
+        if int(lo) <= pin <= int(hi or lo):
+            return True
+    return False
+
+
+def check_uart(chip, n):
+    """Refuse a UART that `chip` lacks or keeps for its console."""
+    uarts = _CHIPS.get(chip, _UNKNOWN_CHIP)[0]
+    if uarts is not None and n not in uarts:
+        raise BoardError("UART%d is not free for a head on the %s (free: %s): set the meter's uart"
+                         % (n, chip, ", ".join("UART%d" % u for u in uarts)))
+
+
+def check_pin(chip, pin, setting, output=True):
+    """Refuse a GPIO that `chip` lacks or keeps for itself; `setting` names the config key."""
+    _, usable, input_only, _, _ = _CHIPS.get(chip, _UNKNOWN_CHIP)
+    if usable is None:
+        return
+    if not _listed(pin, usable):
+        raise BoardError("GPIO%d cannot be used on the %s (usable: %s): set the meter's %s"
+                         % (pin, chip, usable, setting))
+    if output and _listed(pin, input_only):
+        raise BoardError("GPIO%d is input only on the %s: set the meter's %s to another pin"
+                         % (pin, chip, setting))
 
 
 def _nodelay():
@@ -39,6 +101,11 @@ class Uart:
     def __init__(self, spec):
         self.spec = spec
         self.n = spec.get("uart", 2)
+        self.tx = spec.get("tx", 17)
+        self.rx = spec.get("rx", 16)
+        check_uart(CHIP, self.n)
+        check_pin(CHIP, self.tx, "tx")
+        check_pin(CHIP, self.rx, "rx", output=False)
         self.baud = None
         self.framing = None
         self._uart = machine.UART(self.n)
@@ -55,7 +122,7 @@ class Uart:
             invert |= machine.UART.INV_RX
         # The ESP32 counts the parity bit into `bits`: 7E1 is bits=7, parity=0.
         self._uart.init(baudrate=baud, bits=int(framing[0]), parity=_PARITY[framing[1]],
-                        stop=int(framing[2]), tx=s.get("tx", 17), rx=s.get("rx", 16),
+                        stop=int(framing[2]), tx=self.tx, rx=self.rx,
                         rxbuf=self.RX_BUFFER, timeout=0, invert=invert)
         self.baud, self.framing = baud, framing
 
@@ -78,14 +145,23 @@ class Uart:
 
 
 class Wake:
-    """A logic-level MOSFET driving the wake coil: a pulse re-applies the field."""
+    """A logic-level MOSFET driving the wake coil: a pulse re-applies the field.
+
+    The pin is claimed at the first pulse, inside a session, so a pin the chip
+    lacks fails that meter's sessions with a BoardError the log shows, instead
+    of the whole reader at start-up.
+    """
 
     def __init__(self, spec):
-        self.pin = machine.Pin(spec.get("pin", 25), machine.Pin.OUT, value=0)
+        self.pin_number = spec.get("pin", 25)
+        self.pin = None
         self.pulse_ms = spec.get("pulse_ms", 300)
         self.pulses = 0
 
     async def pulse(self):
+        if self.pin is None:
+            check_pin(CHIP, self.pin_number, "wake.pin")
+            self.pin = machine.Pin(self.pin_number, machine.Pin.OUT, value=0)
         self.pin.value(1)
         await asyncio.sleep_ms(self.pulse_ms)
         self.pin.value(0)
@@ -93,19 +169,24 @@ class Wake:
 
 
 class Led:
-    def __init__(self, pin=2):
-        self.pin = machine.Pin(pin, machine.Pin.OUT, value=0)
+    """The status LED; on a chip without a plain one (LED_PIN None) it stays dark."""
+
+    def __init__(self, pin=LED_PIN):
+        self.pin = None if pin is None else machine.Pin(pin, machine.Pin.OUT, value=0)
 
     def set(self, on):
-        self.pin.value(1 if on else 0)
+        if self.pin is not None:
+            self.pin.value(1 if on else 0)
 
 
-def button_held(pin=0, window_ms=2000):
+def button_held(pin=BUTTON_PIN, window_ms=2000):
     """BOOT pressed within 2 s of start-up (the LED blinks meanwhile): the safe-boot escape.
 
     Held *through* reset it would enter the ROM bootloader instead, so the
-    window opens once MicroPython runs.
+    window opens once MicroPython runs. A chip whose button is not known has none.
     """
+    if pin is None:
+        return False
     button = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
     led = Led()
     start = time.ticks_ms()
@@ -214,7 +295,9 @@ def ap_open(ssid, password):
     import network
     _ap = network.WLAN(network.AP_IF)
     _ap.active(True)
-    _ap.config(essid=ssid, password=password, authmode=network.AUTH_WPA2_PSK)
+    # The names MicroPython documents (micropython/micropython:docs/library/network.rst, config);
+    # essid/password/authmode are older aliases the stubs do not list.
+    _ap.config(ssid=ssid, key=password, security=network.AUTH_WPA2_PSK)
     return _ap.ifconfig()[0]
 
 

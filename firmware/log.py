@@ -6,7 +6,7 @@ Never pass a secret: configuration is logged only through config.redacted().
 import time
 
 _LINES = 30
-_ring = []
+_ring: list = []
 
 
 def _emit(level, where, args):

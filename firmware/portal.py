@@ -102,7 +102,7 @@ def _server(password, reader_id, port, address):
 
 async def _serve(password, ssid, address):
     server, setup = _server(password, ssid, hw.PORTAL_PORT, address)
-    stop = []
+    stop: list = []
     if hw.PORTAL_DNS_PORT:
         asyncio.create_task(dns_responder(address, hw.PORTAL_DNS_PORT, stop))
     await setup.done.wait()

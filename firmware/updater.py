@@ -48,7 +48,7 @@ def _other(slot):
 
 def _walk(folder, prefix=""):
     """Every file under folder: [(relative path, size)]."""
-    found = []
+    found: list = []
     try:
         entries = list(os.ilistdir(folder))
     except OSError:

@@ -32,12 +32,15 @@ import hashlib
 import json
 import os
 import sys
+import time
 
 import asyncio
 import flashfile
 import hw
 import log
 import runtime
+from metereye.decimal import parse_decimal
+from metereye.ha import ha_unit, ha_value
 from microdot import Microdot, Request, Response
 
 HEAD_MAX = 3072          # request line + headers: Chromium sends ~700 B
@@ -56,6 +59,7 @@ PAGE = "www/index.html"
 KEY_FILE = "setup.key"   # 16 random bytes: with the chip id, the setup password
 
 _JSON = "application/json"
+_TEXT = 4                # the catalogues' flag: an identifier or date (metereye.obis.TEXT, meters.kamstrup.TEXT)
 _SET = "(set)"
 # 32 symbols, none mistaken for another (no 0/o, 1/l): 5 bits a character.
 _SYMBOLS = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -331,7 +335,12 @@ def _parts(obj):
     if isinstance(obj, list):
         sep = "["
         for item in obj:
-            yield sep + dumps(item)
+            if isinstance(item, dict) and _holds_list(item):
+                yield sep               # a meter and its readings: a value at a time
+                for part in _parts(item):
+                    yield part
+            else:
+                yield sep + dumps(item)
             sep = ","
         yield "]" if sep == "," else "[]"
         return
@@ -345,6 +354,13 @@ def _parts(obj):
             yield sep + dumps(key) + ":" + dumps(value)
         sep = ","
     yield "}" if sep == "," else "{}"
+
+
+def _holds_list(obj):
+    for value in obj.values():
+        if isinstance(value, list) and value:
+            return True
+    return False
 
 
 def _json_body(req):
@@ -519,7 +535,10 @@ class _Page:
             s["wake_fitted"] = r.wake is not None
             s["echo"] = r.echo_result.outcome if r.echo_result is not None else None
             meters.append(s)
-        return {"setup": False, "reader": reader, "meters": meters, "log": log.recent()}
+        # log_epoch: the year a log line's seconds count from (MicroPython's epoch
+        # on this port: 2000 on the ESP32, 1970 on unix), so the page can show local time.
+        return {"setup": False, "reader": reader, "meters": meters, "log": log.recent(),
+                "log_epoch": time.gmtime(0)[0]}
 
     def readings(self):
         app = self.app
@@ -533,7 +552,7 @@ class _Page:
             if reading is not None:
                 m["t"] = reading.t
                 m["age_s"] = self._age(reading)
-                m["readings"] = [r.describe(k, v, u) for k, v, u in reading.values]
+                m["readings"] = [self._value(r, k, v, u) for k, v, u in reading.values]
             out.append(m)
         return {"reader": app.reader_id, "time": runtime.clock(), "meters": out}
 
@@ -544,6 +563,20 @@ class _Page:
         if up is not None and getattr(reading, "boot", None) == runtime.boot:
             return runtime.uptime_s() - up
         return None
+
+    def _value(self, reader, key, value, unit):
+        """One value shaped like `metereye decode`'s register (KMP) or data set (IEC)
+        object (MeterReader.describe), and beside the meter's own, what Home Assistant
+        gets (ha.state_payload and ha.meter_discovery's rule), which the page shows;
+        ha_value is value * 10**ha_shift."""
+        out = reader.describe(key, value, unit)
+        c = reader.classes(key)
+        if (c is not None and c[2] & _TEXT) or parse_decimal(value) is None:
+            out["ha_value"], out["ha_unit"], out["ha_shift"] = value, None, 0
+        else:
+            out["ha_value"], out["ha_unit"] = ha_value(value, unit)
+            out["ha_shift"] = ha_unit(unit)[1]
+        return out
 
     def history(self, meter):
         h = self.app.history

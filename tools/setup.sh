@@ -29,10 +29,14 @@ fi
 .venv/bin/python -m metereye_tools.deps   # umqtt.simple and microdot into build/deps/ (skips what is there)
 
 if [ "$want_test" = 1 ]; then
+    # The ESP32 firmware's type stubs, each board in build/stubs/ (never in .venv: they
+    # replace CPython's stdlib for a type checker); tests/firmware/test_device_types.py uses them.
+    .venv/bin/python tools/typecheck/device_types.py --install
     missing=()
     for cmd_pkg in $(cat tools/system-packages.txt 2>/dev/null); do
         cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg##*:}
-        command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+        # A line names a command, or (for a library) a file the package installs.
+        command -v "$cmd" >/dev/null 2>&1 || [ -e "$cmd" ] || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" = 0 ]; then

@@ -3,5 +3,6 @@
 try:
     from micropython import const
 except ImportError:  # pragma: no cover - CPython: const() only marks intent
-    def const(value):
+    # The stub's const is generic; a plain function cannot say so without `typing`.
+    def const(value):  # type: ignore[misc]
         return value

@@ -96,3 +96,66 @@ class DataSetError(FrameError):
     parentheses, a group broken by a line end, a stray ')'. The block goes on."""
 
     token = "data_set"
+
+
+# --- SML (docs/sml.md) -------------------------------------------------------
+
+class SmlEscapeError(FrameError):
+    """An SML escape sequence (1B1B1B1B on the 4-byte grid) followed by
+    something that is neither a literal 1B1B1B1B, a start nor an end."""
+
+    token = "escape"
+
+
+class SmlBytesLost(CrcMismatch):
+    """The SML end mark arrived off its 4-byte grid and the CRC fails: bytes
+    were lost on the line (a weak signal, an overrun buffer)."""
+
+    token = "lost_bytes"
+
+    def __str__(self):
+        return ("bytes were lost on the line (%s): check the head's position and "
+                "that nothing else reads the port" % (self.args[0] if self.args else "CRC fails"))
+
+
+class SevenBitLine(CrcMismatch):
+    """An SML telegram whose every byte has bit 7 clear and whose CRC fails:
+    it was read with 7 data bits; SML meters send 8N1."""
+
+    token = "seven_bits"
+
+    def __str__(self):
+        return ("every byte arrived with bit 7 clear and the CRC fails: the line was read "
+                "with 7 data bits; SML meters send 9600 Bd 8N1: read at 8N1")
+
+
+class SmlMessageCrc(CrcMismatch):
+    """The transport CRC held but one SML message's own CRC does not."""
+
+    token = "message_crc"
+
+
+class SmlSyntaxError(FrameError):
+    """A telegram whose CRC held but whose SML structure does not parse."""
+
+    token = "sml_syntax"
+
+
+class NotSml(FrameError):
+    """Bytes with no SML start sequence (1B1B1B1B 01010101) in them."""
+
+    token = "not_sml"
+
+
+class IecNotSml(NotSml):
+    """IEC 62056-21 text where SML was expected. `parity` is True when the
+    bytes carry a 7E1 line's parity bit in bit 7 (read at 8N1)."""
+
+    token = "iec"
+
+    def __str__(self):
+        if self.args and self.args[0]:
+            return ("IEC 62056-21 text, not SML, with a parity bit in bit 7: this meter "
+                    "speaks IEC 62056-21 at 7E1 (the capture was made at 8N1): read it as IEC")
+        return ("IEC 62056-21 text (an identification line /XXX…), not SML: read this meter as "
+                "IEC 62056-21 (modes A-D, DSMR P1)")

@@ -72,7 +72,7 @@ def decode_events(events, skipped=0):
     requested = False       # a request came before the identification shown
     asked = False           # a request came since the last identification
     request = None
-    ack = None
+    ack: "iec.Ack | iec.Nak" = None
     cmd = None
     objects = []
     continued = False       # the frame went on after its identification
@@ -124,7 +124,7 @@ def decode_events(events, skipped=0):
             if ack is None:
                 ack = ev
 
-    out = {"identification": None, "bcc_ok": None, "objects": [], "message": None, "error": None}
+    out: dict = {"identification": None, "bcc_ok": None, "objects": [], "message": None, "error": None}
     if skipped:
         warnings.append("%d bytes before the first message skipped" % skipped)
     if ident is not None or objects or end is not None:
@@ -151,7 +151,7 @@ def decode_events(events, skipped=0):
         out["command"] = cmd.command
     elif ack is not None:
         out["message"] = "ack"
-        if ack is iec.NAK:
+        if isinstance(ack, iec.Nak):
             out["message"] = "nak"
         else:
             out["v"], out["z"], out["y"] = ack.v, ack.z, ack.y

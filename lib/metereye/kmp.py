@@ -183,7 +183,9 @@ class KmpReader:
 
     def feed(self, data):
         """Consume bytes; return a list of events (the empty tuple when none)."""
-        events = ()
+        # The empty tuple: no list allocated for no event. Never appended to
+        # (`events or []` comes first), so typed as the list it becomes.
+        events: list = ()  # type: ignore[assignment]
         buf = self._buf
         for b in data:
             if b == _START_FROM_METER or b == _START_TO_METER:
@@ -296,7 +298,7 @@ def decode_frames(wire):
         raise NotAFrame(wire[0])
     # A raw start byte broke a frame; what follows it is that frame's tail
     # unless it checks out on its own: one broken frame, not two.
-    out = []
+    out: list = []
     for ev in events:
         if (out and isinstance(ev, FrameError) and isinstance(out[-1], StuffingError)
                 and out[-1].args and out[-1].args[0] in (_START_FROM_METER, _START_TO_METER)):

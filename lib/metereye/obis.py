@@ -15,7 +15,7 @@ when it writes none; the meter's own unit always wins. Keys joined by "&" name
 each value of a data set (9.4 holds two temperatures), and lookup() gives them
 as a tuple; a plain key names the last value (DSMR gas: the timestamp comes
 first). Sources: docs/iec62056-21.md §8 (OBIS per IEC 62056-61 as esphome-libs/dsmr_parser copies it,
-DSMR ids from dsmr_parser tests, Ultraheat meanings from ultraheat-api).
+DSMR ids from dsmr_parser tests, Ultraheat meanings from ultraheat-api) and docs/sml.md §5 (SML meters).
 """
 
 from metereye.compat import const
@@ -54,6 +54,23 @@ OBJECTS = (
     "1:33.7.0 power_factor_l1 - power_factor measurement 0",
     "1:53.7.0 power_factor_l2 - power_factor measurement 0",
     "1:73.7.0 power_factor_l3 - power_factor measurement 0",
+    # SML meters (docs/sml.md §5): EMH sends 15.7.0 (absolute sum) where others send
+    # 16.7.0; EasyMeter, eBZ and ISKRA send power per phase in W.
+    "1:15.7.0 power_abs W power measurement 0",
+    "1:36.7.0 power_l1 W power measurement 0",
+    "1:56.7.0 power_l2 W power measurement 0",
+    "1:76.7.0 power_l3 W power measurement 0",
+    # Phase angles (Holley, unit °): U-L2 and U-L3 against U-L1, each current against
+    # its voltage, by OBIS's C=81 numbering; no Home Assistant class fits.
+    "1:81.7.1 angle_u_l2 ° - - 1",
+    "1:81.7.2 angle_u_l3 ° - - 1",
+    "1:81.7.4 angle_i_l1 ° - - 1",
+    "1:81.7.15 angle_i_l2 ° - - 1",
+    "1:81.7.26 angle_i_l3 ° - - 1",
+    "1:96.50.1 manufacturer - - - 6",
+    "1:0.0.9 device_id - - - 6",
+    "1:96.5.0 status_word - - - 6",
+    "1:96.90.2 firmware_checksum - - - 6",
     "1:0.0.0 meter_id - - - 6",
     "1:C.1.0 serial - - - 6",
     "1:96.1.0 serial - - - 6",

@@ -53,7 +53,8 @@ class PushListener:
         return self._handle(self._reader.finish())
 
     def _handle(self, events):
-        out = ()
+        # No list for no telegram; typed as the list `out or []` makes of it.
+        out: list = ()  # type: ignore[assignment]
         for ev in events:
             done = self._on_event(ev)
             if done is not None:
@@ -89,7 +90,8 @@ class PushListener:
                     t = Telegram()
                 t.check = end.check
                 t.check_ok = end.ok
-                ev.telegram = t
+                # FrameError declares no telegram: only a cut P1 telegram carries one (docstring above)
+                ev.telegram = t  # type: ignore[attr-defined]
             return ev
         return None                 # requests, ACKs: not a pushing meter's business
 

@@ -8,7 +8,7 @@ loads the IEC code. An unknown protocol is an error, never a default.
 
 One row per value of the model table's protocol column (meters.MODELS):
 
-    name       "kmp", "iec-a" … "iec-d": the model table's protocol
+    name       "kmp", "iec-a" … "iec-d", "sml": the model table's protocol
     family     what `--protocol` takes and JSON's "protocol" says
     pushes     True: the meter sends on its own and is listened to, never asked
     baud       the speed its sessions start at; None: the model's own line speed
@@ -37,6 +37,9 @@ PROTOCOLS = (
     # Mode D meters and DSMR P1 ports push at their own fixed speed: 9600 7E1 or 115200 8N1.
     ("iec-d", "iec", True, None, None, "iec_reader", "metereye.obis",
      "metereye.iec_json", "metereye_tools.iec_commands", "metereye_tools.iec_simulator"),
+    # SML push meters (German eHZ): 9600 Bd 8N1 on the optical interface (docs/sml.md §1).
+    ("sml", "sml", True, 9600, "8N1", "sml_reader", "metereye.obis",
+     "metereye.sml_json", "metereye_tools.sml_commands", "metereye_tools.sml_simulator"),
 )
 
 

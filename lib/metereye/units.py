@@ -49,3 +49,24 @@ def kmp_display(code, value):
     if width == 8:
         return digits[:4] + ":" + digits[4:6] + ":" + digits[6:]
     return ":".join(digits[i:i + 2] for i in range(0, width, 2))
+
+
+# DLMS/COSEM unit codes as SML sends them (IEC 62056-6-2's unit enumeration;
+# docs/sml.md §4). One string, "code unit" pairs, for the heap's sake as above.
+# Codes seen in real SML telegrams: 8, 27, 30, 33, 35, 44 (tests/vectors/sml_vectors.json).
+_DLMS_UNITS = (
+    ",1 a,2 mo,3 wk,4 d,5 h,6 min,7 s,8 °,9 °C,11 m,12 m/s,13 m³,15 m³/h,19 l,20 kg,"
+    "21 N,23 Pa,24 bar,25 J,26 J/h,27 W,28 VA,29 var,30 Wh,31 VAh,32 varh,33 A,34 C,"
+    "35 V,37 F,38 Ω,44 Hz,52 K,56 %,57 Ah,"
+)
+
+
+def dlms_unit(code):
+    """The unit string of a DLMS unit code, or None (0 and 255 carry no unit,
+    other codes are not in the table)."""
+    key = "," + str(code) + " "
+    i = _DLMS_UNITS.find(key)
+    if i < 0:
+        return None
+    i += len(key)
+    return _DLMS_UNITS[i:_DLMS_UNITS.index(",", i)]

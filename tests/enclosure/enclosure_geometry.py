@@ -8,6 +8,7 @@ import importlib.util
 import math
 import os
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +127,53 @@ def plate_contact_area(mesh):
 def polar(r, angle_deg):
     a = math.radians(angle_deg)
     return np.array([r * math.cos(a), r * math.sin(a)])
+
+
+def read_png(path):
+    """Pixels of an 8-bit RGB or RGBA PNG (what OpenSCAD writes) as a (height, width, channels) array.
+
+    The venv has no imaging library; this undoes zlib and the five PNG row filters.
+    """
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    position, chunks, header = 8, [], None
+    while position < len(data):
+        length = int.from_bytes(data[position:position + 4], "big")
+        kind = data[position + 4:position + 8]
+        body = data[position + 8:position + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            chunks.append(body)
+        position += 12 + length
+    width, height = int.from_bytes(header[0:4], "big"), int.from_bytes(header[4:8], "big")
+    depth, colour_type, interlace = header[8], header[9], header[12]
+    assert depth == 8 and colour_type in (2, 6) and interlace == 0, "only 8-bit RGB(A), not interlaced"
+    channels = 3 if colour_type == 2 else 4
+    stride = width * channels
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8).reshape(height, stride + 1)
+    pixels = np.zeros((height, stride), dtype=np.uint8)
+    previous = np.zeros(stride, dtype=np.int32)
+    for y in range(height):
+        kind, row = raw[y, 0], raw[y, 1:].astype(np.int32)
+        if kind == 0:
+            line = row
+        elif kind == 1:
+            line = row.reshape(width, channels).cumsum(axis=0).reshape(stride) & 0xFF
+        elif kind == 2:
+            line = (row + previous) & 0xFF
+        else:
+            line = np.zeros(stride, dtype=np.int32)
+            for x in range(stride):
+                left = line[x - channels] if x >= channels else 0
+                up = previous[x]
+                if kind == 3:
+                    line[x] = (row[x] + (left + up) // 2) & 0xFF
+                else:
+                    upper_left = previous[x - channels] if x >= channels else 0
+                    estimate = left + up - upper_left
+                    pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - upper_left)
+                    line[x] = (row[x] + (left if pa <= pb and pa <= pc else up if pb <= pc else upper_left)) & 0xFF
+        pixels[y] = line
+        previous = line
+    return pixels.reshape(height, width, channels)

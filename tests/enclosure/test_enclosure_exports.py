@@ -19,11 +19,14 @@ def fresh_exports(tmp_path_factory):
     return out
 
 
-def test_export_folder_holds_exactly_the_parts_and_their_pictures():
+def test_export_folder_holds_exactly_the_parts_their_pictures_and_the_drawings():
     stls = {p.stem for p in geo.EXPORTS.glob("*.stl")}
     pngs = {p.stem for p in geo.EXPORTS.glob("*.png")}
+    records = {p.stem for p in geo.EXPORTS.glob("*.json")}
     assert stls == set(BUILD.PARTS)
-    assert pngs == {name + suffix for name, (_, _, views) in BUILD.PARTS.items() for suffix in views}
+    assert pngs == {name + suffix for name, (_, _, views) in BUILD.PARTS.items() for suffix in views} | set(BUILD.DRAWINGS)
+    assert records == set(BUILD.DRAWINGS)
+    assert {p.suffix for p in geo.EXPORTS.iterdir()} == {".stl", ".png", ".json"}
 
 
 @pytest.mark.parametrize("name", list(BUILD.PARTS))
@@ -47,7 +50,7 @@ def test_pictures_are_rendered_images_of_the_stated_size(picture):
     data = picture.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
-    assert (width, height) == BUILD.PNG_SIZE
+    assert (width, height) == (BUILD.DRAWING_SIZE if picture.stem in BUILD.DRAWINGS else BUILD.PNG_SIZE)
     assert len(data) > 8000, "an almost empty picture: the render showed nothing"
 
 

@@ -12,7 +12,7 @@ import sys
 
 _HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 ROOT = _HERE + "/../.."
-_LIST_KEY = {"kmp_vectors.json": "frames", "iec_vectors.json": "vectors"}
+_LIST_KEY = {"kmp_vectors.json": "frames", "iec_vectors.json": "vectors", "sml_vectors.json": "vectors"}
 
 
 def vectors_dir():

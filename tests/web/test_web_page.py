@@ -7,7 +7,7 @@ import re
 import time
 from decimal import Decimal
 
-from webhelp import SECRETS, shot
+from webhelp import SECRETS, VIEWPORTS, shot
 
 from metereye.config import validate
 from metereye.echo import ADVICE
@@ -29,7 +29,7 @@ def _open(browser, r, width=1000, height=1000):
 def test_page_shows_exact_readings_identity_state_chart_and_diagnostics(reader, browser, tmp_path):
     r = reader()
     r.wait_history(4)
-    page, errors, elsewhere = _open(browser, r)
+    page, errors, elsewhere = _open(browser, r, *VIEWPORTS["desktop"])
     page.wait_for_selector("section.meter svg.chart rect.bar")
     card = page.locator("section.meter")
 
@@ -42,16 +42,16 @@ def test_page_shows_exact_readings_identity_state_chart_and_diagnostics(reader, 
     assert state.get_attribute("data-state") == "ok"
     assert "Reading normally" in state.inner_text()
 
-    # The volume as the meter sent it: three decimals, the meter's own unit,
-    # and one of the readings the reader kept (exact strings, no float between).
+    # The volume as the meter sent it: three decimals, its unit (the meter's and
+    # Home Assistant's), and one of the readings the reader kept (exact strings, no float between).
     row = card.locator("tr[data-name=volume]")
     shown = row.locator("td.v").inner_text()
     assert re.fullmatch(r"\d+\.\d{3}", shown), shown
     assert row.locator("td.unit").inner_text() == "m³"
     kept = [e["values"]["volume"] for e in r.http.get("/api/history").json()["entries"]]
     assert shown in kept, (shown, kept[-3:])
-    assert re.fullmatch(r"Read \d+ s ago \(\d\d/\d\d \d\d:\d\d\)", card.locator(".age").inner_text())
-    assert card.locator("tr[data-name=flow] td.unit").inner_text() == "l/h"
+    assert re.fullmatch(r"Read \d+ s ago \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)", card.locator(".age").inner_text())
+    assert card.locator("tr[data-name=flow] td.unit").inner_text() == "m³/h"     # as Home Assistant shows it
 
     # Each bar is the exact difference of two consecutive kept volumes.
     meter_id = card.get_attribute("data-meter")
@@ -66,22 +66,26 @@ def test_page_shows_exact_readings_identity_state_chart_and_diagnostics(reader, 
         assert bars.nth(i).locator("title").text_content().endswith(" m³")
         assert float(bars.nth(i).get_attribute("height")) > 0
 
+    shot(page, "page.png", tmp_path)         # as it opens: the readings, the rest folded
+
+    card.locator("#diag-0 > summary").click()
     frame = card.locator(".last-frame").inner_text()
     assert re.fullmatch(r"([0-9A-F]{2} )+[0-9A-F]{2}", frame) and "3F 10" in frame
     diag = card.locator(".grid").inner_text()
     assert re.search(r"Reads today / budget\s+\d+ / 1440", diag)
     assert re.search(r"Errors\s+0", diag)
+    page.click("#nav a[href='#reader-section']")
     reader_diag = page.locator("#reader-diag").inner_text()
-    assert re.search(r"Free heap\s+\d+ B", reader_diag) and "WiFi signal" in reader_diag
+    assert re.search(r"Heap free\s+\d+\.\d KB", reader_diag) and "WiFi signal" in reader_diag
     assert re.search(r"Uptime\s+\d+ s", reader_diag)
     assert re.search(r"MQTT\s+127\.0\.0\.1, connected", reader_diag)
+    page.click("#nav a[href='#log-section']")
     assert "read 11 values" in page.locator("#log").inner_text()
 
-    shot(page, "page.png", tmp_path)
-    page.set_viewport_size({"width": 390, "height": 844})      # a phone on the reader's WiFi
-    page.locator("section.meter svg.chart").wait_for()
-    shot(card, "page-phone.png", tmp_path)
-    assert not errors and not elsewhere, (errors, elsewhere)
+    phone, errors_phone, elsewhere_phone = _open(browser, r, *VIEWPORTS["phone"])   # on the reader's WiFi
+    phone.wait_for_selector("section.meter svg.chart rect.bar")
+    shot(phone, "page-phone.png", tmp_path)
+    assert not errors + errors_phone and not elsewhere + elsewhere_phone, (errors, elsewhere)
 
 
 def test_echo_test_and_read_now_buttons(reader, browser):
@@ -136,6 +140,8 @@ def test_a_setting_changed_with_the_password_is_applied_without_a_reboot(reader,
     r.wait_history(1)
     before = open(r.rig.flash + "/config.json").read()
     page, errors, _ = _open(browser, r)
+    page.locator('[data-path="mqtt.topic_prefix"]').wait_for(state="attached")
+    page.click("#nav a[href='#settings']")
     prefix = page.locator('[data-path="mqtt.topic_prefix"]')
     prefix.wait_for()
     assert prefix.input_value() == "metereye"
@@ -223,7 +229,7 @@ def test_no_secret_in_the_page_or_any_answer(reader, browser):
     assert json.loads(seen["400"])["path"] == "wifi.password"
     page, errors, _ = _open(browser, r)
     page.wait_for_selector("section.meter svg.chart")
-    page.locator('[data-path="wifi.ssid"]').wait_for()
+    page.locator('[data-path="wifi.ssid"]').wait_for(state="attached")
     seen["page as rendered"] = page.content()
     seen["page's inputs"] = json.dumps(page.eval_on_selector_all("input", "els => els.map(e => e.value)"))
     seen["saved"] = r.http.post("/api/config", {"reader_id": "test-reader"}, password=SECRETS["web"]).text

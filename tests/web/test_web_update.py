@@ -61,7 +61,9 @@ def test_the_page_uploads_an_update_refuses_a_tampered_one_and_shows_a_roll_back
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto("http://127.0.0.1:%d/" % port)
-    page.wait_for_selector("#update-section:not([hidden]) #upload")
+    page.wait_for_selector("#update-section:not([hidden])", state="attached")
+    page.click("#nav a[href='#update-section']")          # the section is folded until asked for
+    page.wait_for_selector("#update-section #upload")
 
     good = _bundle_file(golden, tmp_path, "good", {"firmware/runtime.py": set_version("9.9.9-from-page")})
     tampered = str(tmp_path / "tampered.bin")

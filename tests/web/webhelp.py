@@ -117,9 +117,9 @@ class Http:
 class Reader:
     """A Rig whose firmware serves its page on a free port, with every secret set."""
 
-    def __init__(self, budget=1440, interval_s=3):
+    def __init__(self, budget=1440, interval_s=3, meter="multical21"):
         self.port = free_port()
-        self.rig = Rig(interval_s=interval_s, extra_config={
+        self.rig = Rig(meter=meter, interval_s=interval_s, extra_config={
             "web": {"enabled": True, "port": self.port, "password": SECRETS["web"]},
             "wifi": {"ssid": "test-net", "password": SECRETS["wifi"]},
         })
@@ -153,3 +153,22 @@ class Reader:
         self.rig.close()
 
 
+
+
+# The widths a person sees the page at: a laptop, and a phone on the reader's WiFi.
+VIEWPORTS = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+def open_page(browser, r, width, height, timezone_id=None, fragment=""):
+    """The reader's page (its address + fragment) in a browser context of its own (its own time zone):
+    (page, page errors, requests that went anywhere but the reader).
+    Close with page.context.close()."""
+    context = browser.new_context(viewport={"width": width, "height": height}, timezone_id=timezone_id)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    elsewhere = []
+    page.on("request", lambda req: None if req.url.startswith(r.http.base) or req.url.startswith("data:")
+            else elsewhere.append(req.url))
+    page.goto(r.url + fragment)
+    return page, errors, elsewhere

@@ -23,6 +23,12 @@ MODELS = (
     ("iec-push", "iec-d", "iec_profiles", "IEC 62056-21 mode D pushing meter"),
     ("dsmr-p1", "iec-d", "iec_profiles", "DSMR 4/5 P1 smart meter"),
     ("dsmr3-p1", "iec-d", "iec_profiles", "DSMR 2.2/3 P1 smart meter"),
+    ("sml-ehz", "sml", "sml_profiles", "SML push meter, German eHZ family (generic)"),
+    ("sml-emh", "sml", "sml_profiles", "EMH eHZ SML meter"),
+    ("sml-holley", "sml", "sml_profiles", "Holley DTZ541 SML meter, full data set"),
+    ("sml-iskra", "sml", "sml_profiles", "ISKRA MT631 SML meter, PIN entered"),
+    ("sml-pinlocked", "sml", "sml_profiles", "SML meter without its PIN: energy only"),
+    ("sml-7bit", "sml", "sml_profiles", "SML meter read through a 7-data-bit line"),
 )
 
 
