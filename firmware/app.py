@@ -135,7 +135,14 @@ class App:
         if self.store.pending:
             log.info("app", self.store.pending, "readings still queued from before")
         for i, spec in enumerate(cfg["meters"]):
-            reader = MeterReader(spec, i, runtime.clock, self.on_reading, self.on_session)
+            try:
+                reader = MeterReader(spec, i, runtime.clock, self.on_reading, self.on_session)
+            except ImportError as e:
+                # A protocol in the table whose reading module this firmware lacks:
+                # that meter is not read, the others are.
+                log.error("app", "meter", i, spec["model"], "cannot be read by this firmware "
+                          "(protocol %s):" % spec["protocol"], repr(e))
+                continue
             self.readers.append(reader)
             asyncio.create_task(reader.run())
         runtime.forget("metereye.protocols")     # each reader keeps its own row

@@ -43,8 +43,8 @@ class Client:
         self.tls = tls
         self.will = will                # (topic, payload, retain, qos) or None
         self.on_message = on_message
-        self.sent_ms = 0                # when we last wrote a packet
-        self.heard_ms = 0               # when the broker last sent one
+        self.sent_ms = time.ticks_ms()  # when we last wrote a packet
+        self.heard_ms = self.sent_ms    # when the broker last sent one
         self._s = None
         self._task = None
         self._pid = 0

@@ -20,7 +20,7 @@ BOOTS = "boots"         # on flash: how many times the reader has started
 BOOT_ONLY = ("settings", "metereye.config", "metereye.url", "metereye.protocols")
 
 boot = 0                # this boot's number; 0 until start()
-_started_ms = 0
+_started_ms = time.ticks_ms()   # start() sets it again, when the reader starts
 
 
 def start():

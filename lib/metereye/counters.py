@@ -51,7 +51,9 @@ class CounterFloor:
     def refused(self, reading, classes):
         """The keys of `reading`'s counters that must not be published (the rest are
         remembered). `classes(key)`: (device_class, state_class, flags) or None."""
-        out = ()            # the empty tuple is a constant: a good reading allocates no list
+        # The empty tuple is a constant: a good reading allocates no list. Never
+        # appended to (`out or []` comes first), so typed as the list it becomes.
+        out: list = ()  # type: ignore[assignment]
         for key, value, unit in reading.values:
             row = classes(key)
             if row is not None and row[1] == "total_increasing":
