@@ -50,9 +50,9 @@ def test_the_push_token_and_password_are_secrets_like_the_others():
 
 def test_a_model_whose_protocol_the_reader_cannot_read_is_refused_by_name():
     saved = meters.MODELS
-    meters.MODELS = saved + (("sml-meter", "sml", "iec_profiles", "an SML meter"),)
+    meters.MODELS = saved + (("modbus-meter", "modbus", "iec_profiles", "a Modbus meter"),)
     try:
-        _fails({"meters": [{"model": "sml-meter"}]}, "meters[0].model", "sml")
+        _fails({"meters": [{"model": "modbus-meter"}]}, "meters[0].model", "modbus")
     finally:
         meters.MODELS = saved
     # A protocol written into the configuration never overrides the model's.
