@@ -567,7 +567,7 @@ class _Page:
     def _value(self, reader, key, value, unit):
         """One value shaped like `metereye decode`'s register (KMP) or data set (IEC)
         object (MeterReader.describe), and beside the meter's own, what Home Assistant
-        gets (ha.state_payload and ha.meter_discovery's rule), which the page shows;
+        gets (ha.state_payload and discovery.meter_discovery's rule), which the page shows;
         ha_value is value * 10**ha_shift."""
         out = reader.describe(key, value, unit)
         c = reader.classes(key)

@@ -1,4 +1,4 @@
-"""Home Assistant discovery, state payloads and the unit table.
+"""Home Assistant discovery (metereye.discovery), state payloads and the unit table (metereye.ha).
 
 Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py). Readings are
 decoded from published Kamstrup frames (tests/vectors/kmp_vectors.json), so the unit
@@ -6,11 +6,12 @@ spellings here are the decoder's own. What Home Assistant accepts comes from
 docs/homeassistant.md (HA 2025.4 fed such payloads).
 """
 
+import gc
 import json
 
 from testvectors import vectors, wire
 
-from metereye import ha, kmp
+from metereye import discovery, ha, kmp
 from metereye.errors import ConfigError
 from metereye.meters.kamstrup import DIAGNOSTIC, TEXT, all_registers, register_info
 from metereye.reading import Reading
@@ -66,8 +67,9 @@ MC403 = {"meter_id": "multical403_67012345", "manufacturer": "Kamstrup", "model"
 
 def configs(meter_info, reading, catalogue=classes):
     """{unique id: (topic, parsed config, payload text)} of one discovery run."""
+    gc.collect()        # under MicroPython's bounded heap: the earlier tests' garbage out first
     out = {}
-    for topic, payload in ha.discovery("homeassistant", "metereye", READER["reader_id"], READER,
+    for topic, payload in discovery.discovery("homeassistant", "metereye", READER["reader_id"], READER,
                                        meter_info, reading, catalogue):
         config = json.loads(payload)
         assert config["unique_id"] not in out, config["unique_id"]
@@ -142,17 +144,17 @@ def test_values_are_made_valid_json_numbers_without_losing_digits():
 
 
 def test_units_outside_their_device_class_are_caught():
-    assert ha.unit_fits("water", "m\u00b3")
-    assert not ha.unit_fits("water", "m3")               # HA logs it as invalid
-    assert ha.unit_fits("volume_flow_rate", "m\u00b3/h")
-    assert not ha.unit_fits("volume_flow_rate", "L/h")   # refused by HA 2025.4
-    assert ha.unit_fits("energy", "GJ") and ha.unit_fits("energy", "MWh") and ha.unit_fits("energy", "kWh")
-    assert not ha.unit_fits("energy", "kCal")
-    assert ha.unit_fits("temperature", "\u00b0C")
-    assert not ha.unit_fits("temperature", "K")          # a difference, not a temperature
-    assert not ha.unit_fits("duration", None)
-    assert ha.unit_fits(None, "anything")
-    assert ha.unit_fits("some_new_class", "x")
+    assert discovery.unit_fits("water", "m\u00b3")
+    assert not discovery.unit_fits("water", "m3")               # HA logs it as invalid
+    assert discovery.unit_fits("volume_flow_rate", "m\u00b3/h")
+    assert not discovery.unit_fits("volume_flow_rate", "L/h")   # refused by HA 2025.4
+    assert discovery.unit_fits("energy", "GJ") and discovery.unit_fits("energy", "MWh") and discovery.unit_fits("energy", "kWh")
+    assert not discovery.unit_fits("energy", "kCal")
+    assert discovery.unit_fits("temperature", "\u00b0C")
+    assert not discovery.unit_fits("temperature", "K")          # a difference, not a temperature
+    assert not discovery.unit_fits("duration", None)
+    assert discovery.unit_fits(None, "anything")
+    assert discovery.unit_fits("some_new_class", "x")
 
 
 # --- topics and ids ----------------------------------------------------------------
@@ -169,20 +171,20 @@ def test_topic_layout():
 def test_ids_unsafe_in_topics_or_entity_ids_are_refused():
     reading = mc21_reading()
     for bad in ("", "a/b", "a+b", "a#", "a b", "caf\u00e9", "x" * 65):
-        assert not ha.valid_id(bad), bad
+        assert not discovery.valid_id(bad), bad
         try:
-            list(ha.meter_discovery("homeassistant", "metereye", "r1", {"meter_id": bad}, reading, classes))
+            list(discovery.meter_discovery("homeassistant", "metereye", "r1", {"meter_id": bad}, reading, classes))
         except ConfigError:
             pass
         else:
             raise AssertionError(bad)
         try:
-            list(ha.reader_discovery("homeassistant", "metereye", bad, READER))
+            list(discovery.reader_discovery("homeassistant", "metereye", bad, READER))
         except ConfigError:
             pass
         else:
             raise AssertionError(bad)
-    assert ha.valid_id("metereye-1a2b3c") and ha.valid_id("multical21_75749993")
+    assert discovery.valid_id("metereye-1a2b3c") and discovery.valid_id("multical21_75749993")
 
 
 # --- discovery -------------------------------------------------------------------
@@ -331,7 +333,7 @@ def test_unique_ids_and_configs_do_not_change_with_the_values():
 
 def test_meter_diagnostic_ids_never_collide_with_a_register_key():
     keys = [row[1] for row in all_registers()]
-    for suffix, _, _ in ha._METER_DIAG:
+    for suffix, _, _ in discovery._METER_DIAG:
         assert suffix not in keys, suffix
 
 
@@ -348,7 +350,7 @@ def test_names_and_manufacturers_are_escaped():
     meter = {"meter_id": "m_1", "manufacturer": 'A "quoted" \\ name', "model": "Mod\u00e8le\n2",
              "serial": "x"}
     reader = {"reader_id": "r1", "name": "Caf\u00e9 reader", "address": "10.0.0.1"}
-    for _, payload in ha.discovery("homeassistant", "metereye", "r1", reader, meter,
+    for _, payload in discovery.discovery("homeassistant", "metereye", "r1", reader, meter,
                                    Reading("m_1", 1, [("volume", "1", "m\u00b3")]), classes):
         config = json.loads(payload)
         assert config["device"]["manufacturer"] in ('A "quoted" \\ name', "metereye")
@@ -364,9 +366,9 @@ def test_a_meter_without_a_known_serial_has_no_serial_number():
 
 def test_the_reader_alone_and_one_meter_alone_add_up_to_discovery():
     reading = mc21_reading()
-    both = list(ha.discovery("homeassistant", "metereye", "metereye-1a2b3c", READER, MC21, reading, classes))
-    parts = list(ha.meter_discovery("homeassistant", "metereye", "metereye-1a2b3c", MC21, reading, classes))
-    parts += list(ha.reader_discovery("homeassistant", "metereye", "metereye-1a2b3c", READER))
+    both = list(discovery.discovery("homeassistant", "metereye", "metereye-1a2b3c", READER, MC21, reading, classes))
+    parts = list(discovery.meter_discovery("homeassistant", "metereye", "metereye-1a2b3c", MC21, reading, classes))
+    parts += list(discovery.reader_discovery("homeassistant", "metereye", "metereye-1a2b3c", READER))
     assert both == parts
 
 
