@@ -25,6 +25,7 @@ they drive a board over USB.
 
 import errno
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -223,13 +224,30 @@ def board_loop(flash, console_path, pid_path, heap=None):
     out_fd = os.open(os.ttyname(1), os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
     console = open(console_path, "ab", buffering=0)
 
+    stalled = [False]       # nobody has read the port for a while: drop output at once
+
     def emit(data):
         console.write(data)
-        try:
-            os.write(out_fd, data)
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EIO):
-                raise
+        view = memoryview(data)
+        waited = 0.0
+        while view:
+            try:
+                view = view[os.write(out_fd, view):]    # a full pty takes only part of it
+                stalled[0] = False
+                continue
+            except OSError as e:
+                if e.errno == errno.EIO:
+                    return                              # nobody holds the port open
+                if e.errno != errno.EAGAIN:
+                    raise
+            # The port is full. A reader (mpremote) empties it within moments, and
+            # dropping the rest would cut a line it is reading; nobody reading for a
+            # second: drop, as a board's UART does, so the board never stalls.
+            if stalled[0] or waited >= 1.0:
+                stalled[0] = True
+                return
+            select.select([], [out_fd], [], 0.05)
+            waited += 0.05
 
     env = dict(os.environ, MICROPYPATH=".frozen:lib")
     heap_args = ["-X", "heapsize=" + str(heap)] if heap else []
