@@ -1,42 +1,34 @@
-"""The reader application: wires the parts together and runs one asyncio task
-per concern (each meter, the MQTT supervisor, the watchdog). Parts do not
-import each other sideways; this module is where they meet (docs/design.md)."""
+"""The reader application: composes the parts and runs one asyncio task per
+concern (each meter, each target the readings go to, the watchdog, the page).
+
+This is where the parts meet, and the only module that knows them all: no
+part imports it (what every part may ask of the reader itself is in
+runtime.py), so imports run one way (docs/design.md).
+"""
 
 import gc
 import sys
-import time
 
 import asyncio
 import hw
 import log
+import runtime
 
-VERSION = "0.1.0"
 WATCHDOG_MS = 60000
-BOOTS = "boots"
-
-
-def _count_boot():
-    try:
-        with open(BOOTS) as f:
-            n = int(f.read() or 0) + 1
-    except (OSError, ValueError):
-        n = 1
-    with open(BOOTS, "w") as f:
-        f.write(str(n))
-    return n
 
 
 class App:
     def __init__(self, cfg):
         self.cfg = cfg
-        self.boot = _count_boot()
-        self.started_ms = time.ticks_ms()
+        self.boot = runtime.start()
         self.reader_id = cfg["reader_id"] or "metereye-" + hw.unique_id()
         self.address = None
         self.readers = []
         self.latest = {}            # meter_id -> (MeterReader, Reading): for discovery and the page
         self.store = None
-        self.publisher = None
+        self.outbox = None
+        self.mqtt = None            # the MQTT target, when a broker is configured
+        self.http = None            # the HTTP push target, when a URL is configured
         self.healthy = False
         self.heap_peak = 0
         self.history = None         # recent readings for the page's chart and /api/history
@@ -45,35 +37,49 @@ class App:
         self._stop = asyncio.Event()
         self.restart_wanted = False
 
-    def uptime_s(self):
-        return time.ticks_diff(time.ticks_ms(), self.started_ms) // 1000
-
-    def clock(self):
-        """Unix seconds once the clock is set; seconds since boot before."""
-        return hw.unix_time() if hw.clock_set() else self.uptime_s()
-
     # --- readings -----------------------------------------------------------
     def on_reading(self, reader, reading):
         if hw.clock_set():
             reading.t = hw.unix_time()
         else:
-            # Stamped when it is published, if the clock is known by then.
-            reading.up = self.uptime_s()
-            reading.boot = self.boot
-        kept = self.guard.check(reader, reading)
+            # Stamped when it goes out, if the clock is known by then (outbox.py).
+            reading.up = runtime.uptime_s()
+            reading.boot = runtime.boot
+        kept = self.floors.check(reader, reading)
         if not kept.values:
             log.warn(reader.meter_id, "every counter went backwards: reading not published")
             return
-        self.store.append(kept)
+        self.outbox.add(kept)
         if self.history is not None:
             self.history.add(kept)
         self.latest[reader.meter_id] = (reader, kept)
-        if self.publisher is not None:
-            self.publisher.wake()
 
     def on_session(self, reader):
-        if self.publisher is not None:
-            self.publisher.wake(diagnostics=True)
+        if self.mqtt is not None:
+            self.mqtt.wake(diagnostics=True)
+
+    def reader_of(self, meter_id):
+        """The MeterReader whose meter has this id now, or None."""
+        for r in self.readers:
+            if r.meter_id == meter_id:
+                return r
+        return None
+
+    def target_reached(self):
+        """True when some target is connected (an update on trial counts it as health)."""
+        return any(link.connected for link in self.outbox.links.values()) if self.outbox else False
+
+    def report_update(self):
+        """The update's outcome changed: MQTT's retained copy follows (sent on connect otherwise)."""
+        if self.mqtt is not None and self.mqtt.link.connected:
+            asyncio.create_task(self._report_update())
+
+    async def _report_update(self):
+        from outbox import Down
+        try:
+            await self.mqtt.report_update()
+        except Down:
+            pass                    # sent again on the next connect
 
     def restart(self):
         """Apply a new configuration without a reflash or a reboot: stop every
@@ -84,8 +90,9 @@ class App:
     def close(self):
         for r in self.readers:
             r.close()
-        if self.publisher is not None:
-            self.publisher.close()
+        for target in (self.mqtt, self.http):
+            if target is not None:
+                target.close()
         if self.web is not None:
             self.web.shutdown()
 
@@ -99,33 +106,54 @@ class App:
     async def run(self):
         from reader import MeterReader
         from store import Store
-        from guard_state import CounterGuardState
+        from outbox import Outbox
+        from floors import Floors
         cfg = self.cfg
-        log.info("app", "metereye", VERSION, "reader", self.reader_id, "on", hw.PLATFORM)
+        log.info("app", "metereye", runtime.VERSION, "reader", self.reader_id, "on", hw.PLATFORM)
         log.info("app", "meters", ", ".join(m["model"] for m in cfg["meters"]),
-                 "broker", cfg["mqtt"]["host"] or "(none)")
+                 "broker", cfg["mqtt"]["host"] or "(none)", "push", cfg["http"]["url"] and cfg["http"]["format"] or "(none)")
         asyncio.create_task(self.watchdog())
-        import startup
-        self.update = startup.status()
-        if startup.on_trial():           # an update on trial: kept only if it proves healthy in time
+        import codesets
+        self.update = codesets.status()
+        if codesets.on_trial():          # an update on trial: kept only if it proves healthy in time
             from updater import watch_trial
             asyncio.create_task(watch_trial(self))
+        else:
+            runtime.forget("codesets")   # needed again only to stage an update or after a crash
         if cfg["wifi"]["ssid"] or hw.PLATFORM == "unix":
             self.address = await hw.wifi_connect(cfg["wifi"], log)
         if self.address and not hw.clock_set():
             await hw.sync_clock(log)
-        self.store = Store(cfg["store"]["max_readings"])
-        self.guard = CounterGuardState()
+        targets = []
+        if cfg["mqtt"]["host"]:
+            targets.append("mqtt")
+        if cfg["http"]["url"]:
+            targets.append("http")
+        self.store = Store(cfg["store"]["max_readings"], targets=targets)
+        self.outbox = Outbox(self.store)
+        self.floors = Floors()
         if self.store.pending:
             log.info("app", self.store.pending, "readings still queued from before")
         for i, spec in enumerate(cfg["meters"]):
-            reader = MeterReader(spec, i, self.clock, self.on_reading, self.on_session)
+            try:
+                reader = MeterReader(spec, i, runtime.clock, self.on_reading, self.on_session)
+            except ImportError as e:
+                # A protocol in the table whose reading module this firmware lacks:
+                # that meter is not read, the others are.
+                log.error("app", "meter", i, spec["model"], "cannot be read by this firmware "
+                          "(protocol %s):" % spec["protocol"], repr(e))
+                continue
             self.readers.append(reader)
             asyncio.create_task(reader.run())
+        runtime.forget("metereye.protocols")     # each reader keeps its own row
         if cfg["mqtt"]["host"]:
-            from mqtt import Publisher
-            self.publisher = Publisher(self)
-            asyncio.create_task(self.publisher.run())
+            from mqtt import Mqtt
+            self.mqtt = Mqtt(self, self.outbox)
+            asyncio.create_task(self.outbox.run(self.mqtt))
+        if cfg["http"]["url"]:
+            from http_push import HttpPush
+            self.http = HttpPush(self, self.outbox)
+            asyncio.create_task(self.outbox.run(self.http))
         if cfg["web"]["enabled"]:
             from web import start_web      # the page, the JSON API, the settings form
             self.web = start_web(self)
@@ -143,34 +171,26 @@ class App:
                 if hw.PLATFORM != "unix" and not hw.clock_set() and self.address:
                     await hw.sync_clock(log)
                 log.info("app", "heap", gc.mem_alloc(), "free", gc.mem_free(), "live peak", self.heap_peak)
+        if self.mqtt is not None:
+            await self.mqtt.leave()         # cleanly: a settings change is no outage
         if self.web is not None:
             # Closed while the loop still runs: after run() returns, the server's
             # task never runs again and its socket would keep the port taken.
             await self.web.stop()
 
 
-def _forget(*names):
-    """Drop modules needed only at boot, so their code leaves the heap (R13)."""
-    for name in names:
-        sys.modules.pop(name, None)
-        parent, _, child = name.rpartition(".")
-        if parent in sys.modules:      # the package holds its submodules as attributes
-            try:
-                delattr(sys.modules[parent], child)
-            except (AttributeError, KeyError):   # MicroPython raises KeyError here
-                pass
-    gc.collect()
-
-
 def main():
     if hw.button_held():
         print("metereye: safe boot (button held): not starting; the REPL is yours")
         return
+    runtime.start()
+    # boot.py's set chooser is done: the sets read its choice from flash (codesets.py).
+    runtime.forget("startup")
     while True:
         import settings
         cfg = settings.load()
         del settings
-        _forget("settings", "metereye.config")
+        runtime.forget(*runtime.BOOT_ONLY)
         if cfg is None:
             try:
                 import portal              # first boot: the reader's own access point
@@ -188,8 +208,8 @@ def main():
             return
         except Exception as e:          # a crash restarts rather than hangs
             sys.print_exception(e)
-            import startup
-            startup.crashed(repr(e))    # an update on trial: the reason its roll-back reports
+            import codesets
+            codesets.crashed(repr(e))   # an update on trial: the reason its roll-back reports
             hw.reset(repr(e))
         app.close()
         if not app.restart_wanted:

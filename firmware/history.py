@@ -9,13 +9,12 @@ and adds "up" (seconds since boot) and "boot" (which boot).
 Flash, not RAM: a week of hourly readings is ~20 KB of text, more than the
 page may hold on the heap; on flash it costs one append per reading, survives
 a reboot, and is streamed out a piece at a time. Bounded: past MAX_LINES the
-oldest are cut in one rewrite (temp file, then rename) down to KEEP_LINES, so
+oldest are cut in one rewrite (flashfile: temp file, then rename) down to KEEP_LINES, so
 it never holds more than MAX_LINES readings (16 days of one hourly meter,
 4 days of a 15-minute one).
 """
 
-import os
-
+import flashfile
 import log
 from metereye.reading import Reading
 
@@ -36,7 +35,7 @@ class History:
     def _load(self):
         torn = False
         try:
-            with open(self.path) as f:
+            with flashfile.open_latest(self.path) as f:
                 for line in f:
                     if not line.endswith("\n"):
                         torn = True             # a power cut mid-append: cut it off
@@ -68,19 +67,22 @@ class History:
             self._trim(self.KEEP_LINES)
 
     def _trim(self, keep):
-        skip = self.lines - keep
-        tmp = self.path + ".tmp"
-        n = i = 0
-        with open(self.path) as src, open(tmp, "w") as dst:
+        kept = [0]
+        flashfile.write(self.path, self._newest(self.lines - keep, kept))
+        self.lines = kept[0]
+
+    def _newest(self, skip, kept):
+        """The whole lines after the first `skip`, counted into kept[0]; the file is
+        closed once they are read (before flashfile.write renames over it)."""
+        with flashfile.open_latest(self.path) as src:
+            i = 0
             for line in src:
                 if not line.endswith("\n"):
                     break
                 if i >= skip:
-                    dst.write(line)
-                    n += 1
+                    kept[0] += 1
+                    yield line
                 i += 1
-        os.rename(tmp, self.path)
-        self.lines = n
 
     def chunks(self, meter=None):
         """{"entries": [...]} as text pieces of about CHUNK bytes, oldest first;
@@ -90,7 +92,7 @@ class History:
         size = 0
         sep = ""
         try:
-            f = open(self.path)
+            f = flashfile.open_latest(self.path)
         except OSError:
             f = None
         if f is not None:

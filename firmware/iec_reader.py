@@ -1,7 +1,10 @@
 """IEC 62056-21 and DSMR P1 meters on the reader: one session per scheduled read
-for modes A-C, and a listener that never stops for meters that push (mode D, P1).
+for modes A-C (read()), and a listener that never stops for meters that push
+(mode D, P1: listen()).
 
-reader.py imports this module only where such a meter is configured. Memory: the
+A protocol's device module (lib/metereye/protocols.py names it) has the same
+small interface as kmp_reader.py: read(), describe(), and listen() where the
+protocol pushes. reader.py imports it only where such a meter is configured. Memory: the
 session keeps only the data sets the profile publishes (and the serial's), never
 the telegram; values travel as the meter's own decimal strings and units (ha.py
 converts for Home Assistant).
@@ -81,16 +84,9 @@ def values_of(objects, publish, ident=None):
     return out, _clean_serial(serial)
 
 
-def obis_classes(key):
-    """(device_class, state_class, flags) of a key, for discovery; None when unknown."""
-    from metereye.obis import key_classes
-    return key_classes(key)
-
-
-async def read_iec(uart, spec, model, keep):
-    """One scheduled read: (outcome, values, serial). `keep` sees the raw bytes."""
-    if model.protocol == "iec-d":
-        return await _one_push(uart, spec, model, keep)
+async def read(reader, uart, keep):
+    """One scheduled read: (outcome, [(key, value, unit)], serial). `keep` sees the raw bytes."""
+    spec, model = reader.spec, reader.model
     overrides = {"keep": _keep(model)}
     if "max_baud" in spec:
         overrides["max_baud"] = spec["max_baud"]
@@ -104,20 +100,6 @@ async def read_iec(uart, spec, model, keep):
         # Kamstrup's "/#1" variant (off by default): unnamed digit fields.
         return "ok", [("field_%d" % i, f, None) for i, f in enumerate(result.fields)], None
     values, serial = values_of(result.objects, model.publish, result.identification)
-    return "ok", values, serial
-
-
-async def _one_push(uart, spec, model, keep):
-    # Without run_push wired in, a scheduled read of a pushing meter waits for
-    # its next good telegram.
-    from metereye.p1 import PushSession
-    session = PushSession(spec.get("baud", model.line_baud), spec.get("framing", model.framing),
-                          PUSH_WAIT_MS, keep=_keep(model))
-    res = await link.run_session(uart, session, keep)
-    if res.outcome != "ok":
-        return ("no_echo" if res.outcome == "silent" else "garbled"), None, None
-    t = res.telegram
-    values, serial = values_of(t.objects, model.publish, t.identification)
     return "ok", values, serial
 
 
@@ -148,10 +130,10 @@ async def _line_failed(reader, err, wait_ms):
     return None
 
 
-async def run_push(reader):
+async def listen(reader):
     """Listen to a pushing meter on reader's UART for good; each time the schedule
     says so (reader.spec["interval_s"], "read now"), hand on the newest telegram
-    that passed its check, with MeterReader.session's bookkeeping."""
+    that passed its check, with MeterReader.session's bookkeeping. Never returns."""
     from metereye.errors import FrameError
     from metereye.p1 import PushListener, Telegram
     spec = reader.spec
@@ -246,3 +228,21 @@ def _hand_on(reader, seen):
     reader.last_read_t = reader.clock()
     log.info(reader.meter_id, "push: handed on", len(values), "values")
     reader.on_reading(reader, Reading(reader.meter_id, None, values))
+
+
+def describe(reader, key):
+    """What names a value like `metereye decode iec --json`'s data set: {"obis": id}."""
+    return {"obis": _obis_of(key)}
+
+
+def _obis_of(key):
+    """The catalogue's OBIS id of a key ("energy_import" -> "1.8.0", "heat_energy_01" -> "6.8*01")."""
+    from metereye.obis import OBJECTS
+    for row in OBJECTS:
+        f = row.split(" ")
+        for name in f[1].split("&"):
+            if key == name:
+                return f[0][2:]
+            if key.startswith(name + "_") and key[len(name) + 1:].isdigit():
+                return f[0][2:] + "*" + key[len(name) + 1:]
+    return None

@@ -1,263 +1,172 @@
-"""The MQTT supervisor: one task that keeps a umqtt.simple client connected and
-drains the reading queue through it, in order, each reading removed from flash
-only once the broker acknowledged it (QoS 1).
+"""MQTT, one of the outbox's targets: readings as retained QoS 1 state messages,
+and what is MQTT's own: availability (a retained online/offline, the last
+will), Home Assistant discovery, the diagnostics, the update's outcome.
 
-umqtt.simple blocks on its socket. Every failure ends in OSError, goes through
-one reconnect path with a capped back-off, and the socket gets a short timeout
-after connect (and again after each check_msg, which resets it), so a broker
-outage never stalls the meters' tasks for more than about a second.
+Readings come from the outbox (outbox.py), which sends each again until the
+broker's PUBACK came back; the client (mqtt_client.py) never blocks the
+event loop. A PUBACK lost with the connection means the broker may deliver a
+reading twice: every state message carries its "seq", by which a consumer
+drops a repeat.
 """
 
 import time
 
-import asyncio
 import hw
 import log
+import runtime
 from metereye import ha
+from mqtt_client import Client
+from outbox import Down
 
-SOCKET_TIMEOUT_S = 1
-CONNECT_TIMEOUT_S = 3
-
-
-class _TimedSockets:
-    """The `socket` module as umqtt.simple sees it: each socket it makes has a
-    timeout before connect() (it sets none, so a broker that accepts TCP but
-    never answers would hang it), and the broker's address is looked up once
-    (getaddrinfo blocks every task)."""
-
-    def __init__(self):
-        import socket
-        self._socket = socket
-        self._addresses = {}
-
-    def socket(self, *args):
-        s = self._socket.socket(*args)
-        s.settimeout(CONNECT_TIMEOUT_S)
-        if hw.TCP_NODELAY:
-            # umqtt writes a packet in several small writes and waits for each PUBACK,
-            # blocking every task: with Nagle's algorithm against the broker's delayed
-            # ACK, each publish took ~40 ms, a first discovery ~1 s.
-            try:
-                s.setsockopt(hw.TCP_NODELAY[0], hw.TCP_NODELAY[1], 1)
-            except OSError:
-                pass                # slower, not broken
-        return s
-
-    def getaddrinfo(self, host, port, *args):
-        key = (host, port)
-        if key not in self._addresses:
-            self._addresses[key] = self._socket.getaddrinfo(host, port, *args)
-        return self._addresses[key]
 DIAG_EVERY_MS = 60000
-BACKOFF_FIRST_MS = 1000
-BACKOFF_CAP_MS = 300000
-# A reading taken before the clock was known waits this long (uptime) for NTP
-# so it can be stamped; after that it goes out with "t": null.
-CLOCK_WAIT_S = 600
+KEEPALIVE_S = 60            # announced in CONNECT: the broker drops us after 1.5 times this in silence
+PING_IDLE_MS = 30000        # a PINGREQ after this long without a packet out
+PING_ANSWER_MS = 10000      # and its PINGRESP within this, or the connection is taken for dead
 
 
-class Publisher:
-    def __init__(self, app):
+class Mqtt:
+    window = 1                  # one QoS 1 publish at a time: a resend keeps the order
+    idle_ms = 1000              # tend() at least this often: diagnostics, pings, Home Assistant
+
+    def __init__(self, app, outbox):
         self.app = app
+        self.outbox = outbox
+        self.link = outbox.link("mqtt")
         m = app.cfg["mqtt"]
         self.cfg = m
         self.prefix = m["topic_prefix"]
         self.disco = m["discovery_prefix"]
         self.reader_id = app.reader_id
         self.client = None
-        self.connected = False
-        self.published = 0
         self.reconnects = 0
-        self.errors = 0
         self._announced = set()      # meter ids whose discovery went out on this connection
         self._rediscover = False
-        self._event = asyncio.Event()
+        self._diag_due = False
         self._last_diag = None
-        self._last_ping = time.ticks_ms()
+        self._ping_ms = None         # when a PINGREQ went out that is not answered yet
+        self._was_connected = False
 
     def wake(self, diagnostics=False):
-        """Something to send: a reading queued, or (diagnostics) a meter's state changed."""
+        """A meter's state changed: its diagnostics go out soon."""
         if diagnostics:
             self._diag_due = True
-        self._event.set()
+        self.link.wake()
 
-    _diag_due = False
-
-    # --- connection ---------------------------------------------------------
-    def _timeouts(self):
-        self.client.sock.settimeout(SOCKET_TIMEOUT_S)
-
-    def _connect(self):
-        import umqtt.simple
-        if not isinstance(umqtt.simple.socket, _TimedSockets):
-            # umqtt.simple's own module global, replaced on purpose (see _TimedSockets)
-            umqtt.simple.socket = _TimedSockets()  # type: ignore[assignment]
-        MQTTClient = umqtt.simple.MQTTClient
+    # --- the outbox's target -----------------------------------------------------
+    async def open(self):
+        if not hw.wifi_connected():
+            raise Down("wifi down", False)
         m = self.cfg
-        params = {}
-        if m["tls"]:
-            params = {"server_hostname": m["host"]}
-        c = MQTTClient(self.reader_id, m["host"], port=m["port"], user=m["user"] or None,
-                       password=m["password"] or None, keepalive=60, ssl=m["tls"],
-                       ssl_params=params)
-        c.set_last_will(ha.status_topic(self.prefix, self.reader_id), ha.OFFLINE, retain=True, qos=1)
-        c.set_callback(self._on_message)
-        self.client = c
-        c.connect()
-        self._timeouts()
-        c.publish(ha.status_topic(self.prefix, self.reader_id), ha.ONLINE, retain=True, qos=1)
-        c.subscribe(ha.ha_status_topic(self.disco))
-        self._timeouts()
+        status = ha.status_topic(self.prefix, self.reader_id)
+        self.client = Client(self.reader_id, m["host"], m["port"], m["user"], m["password"],
+                             KEEPALIVE_S, m["tls"], (status, ha.OFFLINE, True, 1), self._on_message)
+        await self.client.connect()
+        if self._was_connected:
+            self.reconnects += 1
+        self._was_connected = True
+        self._ping_ms = None
+        await self.client.publish(status, ha.ONLINE, retain=True)
+        await self.client.subscribe(ha.ha_status_topic(self.disco))
         self._announced = set()
-        self.connected = True
+        self._last_diag = None
+        self.link.connected = True
         log.info("mqtt", "connected to", m["host"], m["port"])
-        self.report_update()
+        await self.report_update()
 
-    def report_update(self):
+    async def tend(self):
+        c = self.client
+        if self._rediscover:
+            self._rediscover = False
+            self._announced = set()
+        for meter_id, (reader, reading) in self.app.latest.items():
+            if meter_id not in self._announced:
+                await self._announce(reader, reading)
+        now = time.ticks_ms()
+        if (self._diag_due or self._last_diag is None
+                or time.ticks_diff(now, self._last_diag) > DIAG_EVERY_MS):
+            self._diag_due = False
+            await self._diagnostics()
+            self._last_diag = now
+        # The keep-alive: a frozen broker is noticed even when there is nothing to send.
+        if self._ping_ms is not None:
+            if time.ticks_diff(c.heard_ms, self._ping_ms) >= 0:
+                self._ping_ms = None
+            elif time.ticks_diff(now, self._ping_ms) > PING_ANSWER_MS:
+                raise Down("no PINGRESP from the broker within %d s" % (PING_ANSWER_MS // 1000), True)
+        elif time.ticks_diff(now, c.sent_ms) > PING_IDLE_MS:
+            await c.ping()
+            self._ping_ms = now
+
+    async def send(self, reading):
+        latest = self.app.latest.get(reading.meter_id)
+        reader = latest[0] if latest else self.app.reader_of(reading.meter_id)
+        if reader is not None and reader.meter_id not in self._announced:
+            await self._announce(reader, latest[1] if latest else reading)
+        classes = reader.classes if reader is not None else None
+        await self.client.publish(ha.state_topic(self.prefix, self.reader_id, reading.meter_id),
+                                  ha.state_payload(reading, classes), retain=True)
+
+    def close(self):
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    async def leave(self):
+        """Leave cleanly (a restart to apply settings): no last will, just gone."""
+        if self.client is not None:
+            await self.client.disconnect()
+            self.client = None
+
+    # --- MQTT's own messages --------------------------------------------------------
+    async def report_update(self):
         """The last update's outcome (update.json), retained: a roll-back says why."""
         if self.app.update and self.client is not None:
             import json
-            self._publish(ha.update_topic(self.prefix, self.reader_id), json.dumps(self.app.update),
-                          retain=True)
-
-    def close(self):
-        """Leave cleanly (a restart to apply settings): no last will, just gone."""
-        if self.client is not None:
-            try:
-                self.client.disconnect()
-            except Exception:
-                pass
-        self._drop()
-
-    def _drop(self):
-        self.connected = False
-        if self.client is not None:
-            try:
-                self.client.sock.close()
-            except Exception:
-                pass
-        self.client = None
+            await self.client.publish(ha.update_topic(self.prefix, self.reader_id),
+                                      json.dumps(self.app.update), retain=True)
 
     def _on_message(self, topic, msg):
         if msg == b"online":
             # Home Assistant restarted: it forgets entities whose config was not retained
             # and may have lost state; send everything again.
             self._rediscover = True
+            self.link.wake()
 
-    # --- publishing ---------------------------------------------------------
-    def _publish(self, topic, payload, retain=False):
-        self.client.publish(topic, payload, retain=retain, qos=1)
-        self._timeouts()
-
-    def _announce(self, reader, reading):
-        info = {"reader_id": self.reader_id, "address": self.app.address or "", "sw_version": self.app_version()}
+    async def _announce(self, reader, reading):
+        # Discovery is loaded only while a meter is announced: ~5 KB of heap the
+        # reader otherwise does without.
+        from metereye.discovery import discovery
+        info = {"reader_id": self.reader_id, "address": self.app.address or "", "sw_version": runtime.VERSION}
         meter = {"meter_id": reader.meter_id, "manufacturer": reader.model.manufacturer,
                  "model": reader.model.description, "serial": reader.serial}
-        for topic, payload in ha.discovery(self.disco, self.prefix, self.reader_id, info, meter,
-                                           reading, reader.classes):
-            self._publish(topic, payload, retain=True)
+        try:
+            for topic, payload in discovery(self.disco, self.prefix, self.reader_id, info, meter,
+                                            reading, reader.classes):
+                await self.client.publish(topic, payload, retain=True)
+        finally:
+            del discovery
+            runtime.forget("metereye.discovery")
         self._announced.add(reader.meter_id)
 
-    def app_version(self):
-        import app
-        return app.VERSION
-
-    def _drain_queue(self):
-        store = self.app.store
-        while True:
-            reading = store.peek()
-            if reading is None:
-                return
-            extra = getattr(reading, "extra", {})
-            if reading.t is None and extra.get("boot") == self.app.boot:
-                if hw.clock_set():
-                    # Read before the clock was known, in this boot: stamp it now.
-                    reading.t = hw.unix_time() - (self.app.uptime_s() - extra.get("up", 0))
-                elif self.app.uptime_s() < CLOCK_WAIT_S:
-                    return          # keep it (and all after it, in order) until NTP answers
-            latest = self.app.latest.get(reading.meter_id)
-            reader = latest[0] if latest else self._reader_for(reading.meter_id)
-            if reader is not None and reader.meter_id not in self._announced:
-                self._announce(reader, latest[1] if latest else reading)
-            classes = reader.classes if reader is not None else None
-            self._publish(ha.state_topic(self.prefix, self.reader_id, reading.meter_id),
-                          ha.state_payload(reading, classes), retain=True)
-            store.pop()                     # only after the broker's PUBACK
-            self.published += 1
-            if self.published == 1:         # `metereye deploy --follow` waits for this line
-                log.info("mqtt", "published the first reading since boot, of", reading.meter_id)
-
-    def _reader_for(self, meter_id):
-        for r in self.app.readers:
-            if r.meter_id == meter_id:
-                return r
-        return None
-
-    def _diagnostics(self):
+    async def _diagnostics(self):
         app = self.app
-        store = app.store
-        self._publish(ha.reader_diag_topic(self.prefix, self.reader_id),
-                      ha.reader_diag_payload(hw.wifi_rssi(), hw.free_heap(), app.uptime_s(),
-                                             store.pending, store.dropped), retain=True)
+        store = self.outbox.store
+        targets = [(name, self.outbox.status(name)) for name in self.outbox.links]
+        await self.client.publish(ha.reader_diag_topic(self.prefix, self.reader_id),
+                                  ha.reader_diag_payload(hw.wifi_rssi(), hw.free_heap(), runtime.uptime_s(),
+                                                         store.pending, store.dropped, targets), retain=True)
         for r in app.readers:
             s = r.schedule
             state = s.state if s.state in ha.METER_STATES else "waiting"
-            self._publish(ha.meter_diag_topic(self.prefix, self.reader_id, r.meter_id),
-                          ha.meter_diag_payload(state, s.sessions_today, s.budget, r.errors,
-                                                r.info_flags, r.last_read_t), retain=True)
+            await self.client.publish(ha.meter_diag_topic(self.prefix, self.reader_id, r.meter_id),
+                                      ha.meter_diag_payload(state, s.sessions_today, s.budget, r.errors,
+                                                            r.info_flags, r.last_read_t), retain=True)
 
-    # --- the task -----------------------------------------------------------
-    async def run(self):
-        backoff = BACKOFF_FIRST_MS
-        while True:
-            try:
-                if not hw.wifi_connected():
-                    raise OSError("wifi down")
-                self._connect()
-                backoff = BACKOFF_FIRST_MS
-                self._last_diag = None
-                while True:
-                    self.client.check_msg()
-                    self._timeouts()
-                    if self._rediscover:
-                        self._rediscover = False
-                        self._announced = set()
-                    for meter_id, (reader, reading) in self.app.latest.items():
-                        if meter_id not in self._announced:
-                            self._announce(reader, reading)
-                    self._drain_queue()
-                    now = time.ticks_ms()
-                    if (self._diag_due or self._last_diag is None
-                            or time.ticks_diff(now, self._last_diag) > DIAG_EVERY_MS):
-                        self._diag_due = False
-                        self._diagnostics()
-                        self._last_diag = now
-                    self._event.clear()
-                    try:
-                        await asyncio.wait_for_ms(self._event.wait(), 1000)
-                    except asyncio.TimeoutError:
-                        pass
-                    self._ping_if_idle()
-            except (OSError, IndexError, AttributeError, ValueError) as e:
-                # umqtt raises OSError for socket trouble and MQTTException (an
-                # Exception) or IndexError on a garbled packet: same remedy.
-                self.errors += 1
-                if self.connected:
-                    log.warn("mqtt", "connection lost:", repr(e))
-                    self.reconnects += 1
-                else:
-                    log.warn("mqtt", "cannot connect:", repr(e), "retry in", backoff // 1000, "s")
-                self._drop()
-            except Exception as e:   # MQTTException: refused (bad credentials, …)
-                self.errors += 1
-                log.warn("mqtt", "broker refused:", repr(e))
-                self._drop()
-            await asyncio.sleep_ms(backoff)
-            backoff = min(backoff * 2, BACKOFF_CAP_MS)
-
-    def _ping_if_idle(self):
-        """A keep-alive within the 60 s umqtt.simple announces; it sends none itself."""
-        now = time.ticks_ms()
-        if time.ticks_diff(now, self._last_ping) > 30000:
-            self.client.ping()
-            self._last_ping = now
+    def status(self):
+        """What the page shows of MQTT."""
+        out = self.outbox.status("mqtt")
+        out["host"] = self.cfg["host"]
+        out["published"] = self.link.sent
+        out["reconnects"] = self.reconnects
+        out["topic_prefix"] = self.prefix
+        return out

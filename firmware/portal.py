@@ -17,6 +17,7 @@ import socket
 
 import asyncio
 import hw
+import runtime
 
 _POLL_MS = 50            # the DNS responder polls its socket (a portal has time)
 
@@ -71,8 +72,7 @@ class _Setup:
         self.done.set()
 
     def status(self):
-        from app import VERSION
-        return {"setup": True, "reader": {"id": self.reader_id, "version": VERSION, "platform": hw.PLATFORM},
+        return {"setup": True, "reader": {"id": self.reader_id, "version": runtime.VERSION, "platform": hw.PLATFORM},
                 "meters": [], "log": []}
 
     def readings(self):

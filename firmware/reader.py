@@ -1,6 +1,15 @@
 """One meter's task: when its schedule allows, wake it, read it in one session,
 and hand a checked reading on. A reading is complete and checked (CRC/BCC) or
-it is not handed on at all."""
+it is not handed on at all.
+
+Every protocol is reached through the protocol table (lib/metereye/protocols.py):
+its row names the device module that reads such a meter (kmp_reader,
+iec_reader: read(), describe(), and listen() for meters that push), the lib
+module whose key_classes() gives Home Assistant's classes, and the line the
+echo test uses. Each is imported only when a meter of that protocol is
+configured. A reader keeps what it needs of its row and those modules, never
+the table or its rows: the app drops the table once the readers are built.
+"""
 
 from binascii import hexlify
 
@@ -8,8 +17,7 @@ import asyncio
 import hw
 import link
 import log
-from metereye import kmp, meters
-from metereye.meters.kamstrup import decode_info, key_classes, register_info
+from metereye import meters
 from metereye.reading import Reading
 from metereye.schedule import OVER_BUDGET, Schedule, parse_times
 
@@ -25,6 +33,15 @@ class MeterReader:
         self.on_session = on_session    # callback(MeterReader) after every session
         self.model = meters.details(spec["model"])
         self.protocol = spec["protocol"]
+        from metereye import protocols
+        row = protocols.find(self.protocol)                 # UnknownProtocol: never a default
+        self.device = protocols.load(row.device)            # the module that reads it
+        self.pushes = row.pushes        # listened to, never asked
+        self.line = row.line(self.model)                    # (baud, framing) its sessions start with
+        # (device_class, state_class, flags) of one of this meter's keys, for discovery;
+        # None when the catalogue does not know it.
+        self.classes = protocols.load(row.keys).key_classes
+        self.memo = None                # the device module's own cache (kmp_reader: key -> register id)
         self.serial = None
         self.meter_id = "%s_%d" % (spec["model"], index)
         # The interval's floor was applied by the config validator.
@@ -52,12 +69,14 @@ class MeterReader:
                 # hexlify: 1.3 KB of heap where a join of 160 small strings took 13 KB (64-bit)
                 "last_frame_hex": hexlify(self.last_raw[-160:], " ").decode().upper()}
 
-    def classes(self, key):
-        """(device_class, state_class, flags) of one of this meter's keys, for discovery."""
-        if self.protocol == "kmp":
-            return key_classes(key)
-        from iec_reader import obis_classes
-        return obis_classes(key)
+    def describe(self, key, value, unit):
+        """One value as the page's API gives it: shaped like `metereye decode`'s
+        register (KMP) or data set (IEC) object."""
+        out = self.device.describe(self, key)
+        out["name"] = key
+        out["value"] = value
+        out["unit"] = unit
+        return out
 
     def read_now(self):
         """A person asked for a reading: within the budget only."""
@@ -72,10 +91,9 @@ class MeterReader:
         return int(self.clock() // 86400)
 
     async def run(self):
-        if self.protocol == "iec-d":
-            # A pushing meter is listened to, not asked: run_push owns the line.
-            from iec_reader import run_push
-            return await run_push(self)
+        if self.pushes:
+            # A pushing meter is listened to, not asked: listen() owns the line.
+            return await self.device.listen(self)
         self.schedule.first_due(self.clock())
         while True:
             now = self.clock()
@@ -109,7 +127,7 @@ class MeterReader:
         from metereye.echo import EchoTest
         async with self.line_lock:
             uart = self._open()
-            baud, framing = (1200, "8N2") if self.protocol == "kmp" else (300, "7E1")
+            baud, framing = self.line
             self.echo_result = await link.run_session(uart, EchoTest(baud, framing))
         return self.echo_result
 
@@ -132,10 +150,7 @@ class MeterReader:
             if direction == "rx" and len(raw) < 512:
                 raw.extend(data)
 
-        if self.protocol == "kmp":
-            outcome, values = await self._read_kmp(uart, keep)
-        else:
-            outcome, values = await self._read_iec(uart, keep)
+        outcome, values, serial = await self.device.read(self, uart, keep)
         self.last_raw = bytes(raw)
         state = self.schedule.finished(outcome, self.clock(), woken)
         if self.on_session is not None:
@@ -144,43 +159,11 @@ class MeterReader:
             self.errors += 1
             log.warn(self.meter_id, "session:", state)
             return
+        self._identify(serial)
         self.last_read_t = self.clock()
         reading = Reading(self.meter_id, None, values)
         log.info(self.meter_id, "read", len(values), "values")
         self.on_reading(self, reading)
-
-    async def _read_kmp(self, uart, keep):
-        model = self.model
-        ids = list(model.register_ids)
-        for rid in self.spec.get("extra_registers", ()):
-            if rid not in ids:
-                ids.append(rid)
-        session = kmp.KmpSession(ids, want_serial=model.serial_register is None)
-        result = await link.run_session(uart, session, keep)
-        if result.outcome != "ok":
-            return result.outcome, None
-        serial = result.serial
-        if serial is None and model.serial_register in result.registers:
-            serial = result.registers[model.serial_register].raw
-        self._identify(serial)
-        values = []
-        for rid in ids:
-            reg = result.registers.get(rid)
-            if reg is None:
-                continue
-            key = register_info(rid)[1]
-            display = reg.display
-            values.append((key, display if display is not None else reg.value, reg.unit))
-        if 99 in result.registers:
-            self.info_flags = ",".join(decode_info(result.registers[99].raw, model.info_flags))
-        return "ok", values
-
-    async def _read_iec(self, uart, keep):
-        from iec_reader import read_iec   # imported only where an IEC meter is configured
-        outcome, values, serial = await read_iec(uart, self.spec, self.model, keep)
-        if outcome == "ok":
-            self._identify(serial)
-        return outcome, values
 
     def _identify(self, serial):
         if serial is not None and serial != self.serial:

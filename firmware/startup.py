@@ -12,33 +12,32 @@ manifest is unfinished and never runs. sets/state.json says which set runs:
 `previous` names the set that ran before, still whole in the other folder
 until the next update overwrites it. `trial` is a verified update: waiting
 for its first boot (tries 0), or running it (tries 1). A trial runs once. It
-becomes active only when the app calls confirm(): main loop running, and a
-meter read or the broker reached (updater.watch_trial). A boot that finds a
-trial already tried runs the active set again and writes why to update.json.
-Why can be: it crashed, it hung until the watchdog, it was reset as unhealthy,
-or it lost power first. The app reports update.json over MQTT and on the page.
-state.json is replaced by a rename, so a power cut leaves the old choice or
-the new one, and both name a complete set.
+becomes active only when the running set confirms it (codesets.confirm():
+main loop running, and a meter read or a target reached; updater.watch_trial).
+A boot that finds a trial already tried runs the active set again and writes
+why to update.json. Why can be: it crashed, it hung until the watchdog, it was
+reset as unhealthy, or it lost power first. The app reports update.json over
+MQTT and on the page. state.json is replaced by a rename, so a power cut
+leaves the old choice or the new one, and both name a complete set.
 
 This module is not part of a set. It lives in lib/ (on the board's default
 sys.path, and in MICROPYPATH=.frozen:lib on the stand-in), and only a deploy
-by cable changes it, so a broken update cannot break the way back.
+by cable changes it, so a broken update cannot break the way back. It sits
+below the sets: it imports nothing of theirs but, while trying an update, the
+set's entry module `app` (what main.py would import next), and no module of a
+set imports it (firmware/codesets.py reads its decisions from state.json).
+So it keeps its own load() and save(), the few lines firmware/flashfile.py
+holds for the sets.
 """
 
 import gc
 import json
 import os
 import sys
-import time
 
 STATE = "sets/state.json"
 STATUS = "update.json"
 HEALTH_S = 180      # how long a new set has to prove healthy, unless its bundle says otherwise
-
-_slot = None        # the set this boot runs; None: not installed by `metereye deploy`
-_trial = False
-_health_s = HEALTH_S
-_boot_ms = time.ticks_ms()   # boot.py imports this module first, then calls boot()
 
 
 def load(path):
@@ -82,8 +81,6 @@ def set_id(slot):
 
 
 def _use(slot):
-    global _slot
-    _slot = slot
     base = "sets/" + slot
     # Only the set and the firmware's frozen modules (asyncio): files a person
     # left in / or /lib by hand must not shadow the set's own.
@@ -128,7 +125,6 @@ def boot():
 
 
 def _choose():
-    global _trial, _health_s
     st = load(STATE)
     if st is None:
         return          # no sets: a board set up by hand, or the firmware run from the repo
@@ -137,14 +133,12 @@ def _choose():
         if not st.get("tries"):
             st["tries"] = 1
             save(STATE, st)             # before any new code runs: from here on a crash counts
-            _health_s = st.get("health_s") or HEALTH_S
-            print("metereye: trying update", set_id(trial), "- kept if healthy within", _health_s, "s")
+            print("metereye: trying update", set_id(trial), "- kept if healthy within",
+                  st.get("health_s") or HEALTH_S, "s")
             _use(trial)
-            _trial = True
             why = _try_import()
             if why is None:
                 return
-            _trial = False
             _roll_back(st, why)
         else:
             _roll_back(st, None)
@@ -156,46 +150,3 @@ def _choose():
             return
     _use(active)
 
-
-def on_trial():
-    """True while this boot runs an update that has not proved healthy yet."""
-    return _trial
-
-
-def health_s():
-    return _health_s
-
-
-def since_boot_s():
-    return time.ticks_diff(time.ticks_ms(), _boot_ms) // 1000
-
-
-def running():
-    """(slot, set name) of the set this boot runs; (None, None) without sets."""
-    return _slot, set_id(_slot)
-
-
-def confirm():
-    """The set on trial proved healthy: it becomes the active set."""
-    global _trial
-    if not _trial:
-        return
-    st = load(STATE) or {}
-    previous = st.get("active")
-    save(STATE, {"active": _slot, "trial": None, "tries": 0, "previous": previous})
-    _trial = False
-    save(STATUS, {"status": "updated", "set": set_id(_slot), "from": set_id(previous)})
-
-
-def crashed(reason):
-    """Note why the set on trial failed, just before the reset that rolls it back."""
-    if _trial:
-        save(STATUS, {"status": "crashed", "set": set_id(_slot), "reason": reason})
-
-
-def status():
-    """The last update's outcome (update.json) for MQTT and the page, or None;
-    while this boot tries an update, that."""
-    if _trial:
-        return {"status": "trial", "set": set_id(_slot), "health_s": _health_s}
-    return load(STATUS)

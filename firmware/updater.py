@@ -6,7 +6,8 @@ is not running. The HMAC over the manifest, keyed by update.key (written by
 `metereye deploy`), is checked before a byte is written, and each file's
 sha256 is checked as it is written. Only then is the set marked as a trial for
 the next boot. startup.py switches to it and rolls it back by itself unless
-watch_trial() sees the app healthy in time. Nothing here switches the running
+watch_trial() sees the app healthy in time (codesets.py: what the running set
+knows of startup's choice). Nothing here switches the running
 set, so a refused or torn upload leaves the reader as it was. A bundle signed
 no later than the last one staged (manifest "issued") is a replay: refused.
 
@@ -19,9 +20,11 @@ import hashlib
 from binascii import hexlify, unhexlify
 
 import asyncio
+import codesets
+import flashfile
 import hw
 import log
-import startup
+import runtime
 from metereye import manifest
 from metereye.hmac import Hmac, compare_digest
 
@@ -85,16 +88,10 @@ def _key():
 
 def _last_issued():
     try:
-        with open(SEEN) as f:
+        with flashfile.open_latest(SEEN) as f:
             return int(f.read())
     except (OSError, ValueError):
         return -1
-
-
-def _note_issued(issued):
-    with open(SEEN + ".tmp", "w") as f:
-        f.write(str(issued))
-    os.rename(SEEN + ".tmp", SEEN)
 
 
 async def _fill(stream, view):
@@ -154,10 +151,10 @@ async def _write_checked(stream, path, size, sha, rel, buf):
 
 
 async def _stage(stream, length):
-    running, _ = startup.running()
+    running = codesets.slot()
     if running is None:
         raise Refused("this reader was not installed with `metereye deploy`: it has no code sets to update")
-    if startup.on_trial():
+    if codesets.on_trial():
         raise Refused("an update is on trial until it proves healthy: try again once it is kept or rolled back")
     key = _key()
     if not key:
@@ -192,10 +189,10 @@ async def _stage(stream, length):
                       % (length, manifest.HEADER_LEN + size + total))
     slot = _other(running)
     base = "sets/" + slot
-    st = startup.load(startup.STATE) or {}
+    st = flashfile.load_json(codesets.STATE) or {}
     if st.get("trial") == slot:         # an earlier bundle, staged but never booted: replaced
         st["trial"] = None
-        startup.save(startup.STATE, st)
+        flashfile.save_json(codesets.STATE, st)
     # The manifest goes first, so a power cut from here on leaves an unfinished set
     # that never runs; then the old files, whose space the new ones need.
     for rel, _ in [(manifest.NAME, 0)] + _walk(base):
@@ -212,17 +209,15 @@ async def _stage(stream, length):
     for path, fsize, sha in files:
         if _sha256_of(base + "/" + path, buf) != sha:
             raise Refused("%s reads back from flash with another sha256: the flash may be failing" % path)
-    with open(base + "/" + manifest.NAME + ".tmp", "w") as f:
-        for part in manifest.parts(files, m.get("health_s"), issued):
-            f.write(part)
+    # Written last: until then the set is unfinished and never runs.
+    flashfile.write(base + "/" + manifest.NAME, manifest.parts(files, m.get("health_s"), issued))
     del files
     gc.collect()
-    os.rename(base + "/" + manifest.NAME + ".tmp", base + "/" + manifest.NAME)
-    _note_issued(issued)        # before the switch: a power cut after it can only refuse a replay
+    flashfile.write(SEEN, str(issued))  # before the switch: a power cut after it can only refuse a replay
     # No "previous": the set that was there is gone, overwritten by this one.
-    startup.save(startup.STATE, {"active": running, "trial": slot, "tries": 0,
-                                 "health_s": m.get("health_s") or startup.HEALTH_S})
-    startup.save(startup.STATUS, {"status": "staged", "set": m["set"], "running": startup.running()[1]})
+    flashfile.save_json(codesets.STATE, {"active": running, "trial": slot, "tries": 0,
+                                         "health_s": m.get("health_s") or codesets.HEALTH_S})
+    flashfile.save_json(codesets.STATUS, {"status": "staged", "set": m["set"], "running": codesets.set_id(running)})
     return m["set"]
 
 
@@ -265,24 +260,19 @@ async def watch_trial(app):
     """While an update is on trial, keep it once the app is healthy (main loop
     running, and a meter read or the broker reached). If it is not healthy
     in time, note why and reset: the next boot rolls it back."""
-    limit_s = startup.health_s()
+    limit_s = codesets.health_s()
     while True:
-        publisher = app.publisher
-        if app.healthy and (app.latest or (publisher is not None and publisher.connected)):
-            startup.confirm()
-            app.update = startup.status()
-            log.info("update", "set", startup.running()[1], "is healthy: kept")
-            if publisher is not None:
-                try:
-                    publisher.report_update()
-                except OSError:
-                    pass            # sent again on the next connect
+        if app.healthy and (app.latest or app.target_reached()):
+            codesets.confirm()
+            app.update = codesets.status()
+            log.info("update", "set", codesets.running()[1], "is healthy: kept")
+            app.report_update()         # MQTT's retained copy; sent again on the next connect if it fails
             return
-        if startup.since_boot_s() >= limit_s:
+        if runtime.uptime_s() >= limit_s:
             why = "not healthy %d s after boot: %s" % (
                 limit_s, "main loop not running" if not app.healthy
-                else "no meter read and the broker not reached")
+                else "no meter read and no broker or server reached")
             log.error("update", why)
-            startup.crashed(why)
+            codesets.crashed(why)
             hw.reset("update not healthy")
         await asyncio.sleep_ms(1000)

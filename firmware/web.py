@@ -35,8 +35,10 @@ import sys
 import time
 
 import asyncio
+import flashfile
 import hw
 import log
+import runtime
 from metereye.decimal import parse_decimal
 from metereye.ha import ha_unit, ha_value
 from microdot import Microdot, Request, Response
@@ -80,14 +82,13 @@ def device_password():
     bytes kept on flash: unique to the device, the same after a reboot, new
     after the flash is erased."""
     try:
-        with open(KEY_FILE, "rb") as f:
+        with flashfile.open_latest(KEY_FILE, "rb") as f:
             salt = f.read()
     except OSError:
         salt = b""
     if len(salt) != 16:
         salt = os.urandom(16)
-        with open(KEY_FILE, "wb") as f:
-            f.write(salt)
+        flashfile.write(KEY_FILE, salt)
     digest = hashlib.sha256(hw.unique_id().encode() + salt).digest()
     chars = "".join(_SYMBOLS[b & 31] for b in digest[:12])
     return chars[:4] + "-" + chars[4:8] + "-" + chars[8:]
@@ -407,8 +408,7 @@ def _drop_config():
     # The validator is ~7 KB of heap the running reader needs only for a
     # moment; main() drops it after boot for the same reason. settings goes
     # with it: it holds the validator, and main() drops both together.
-    from app import _forget
-    _forget("settings", "metereye.config")
+    runtime.forget(*runtime.BOOT_ONLY)
 
 
 def _checked(current, changes, setup):
@@ -490,7 +490,6 @@ class _Page:
     def __init__(self, app):
         self.app = app
         self.web = None
-        self._ids = {}
 
     def config(self):
         return self.app.cfg
@@ -509,19 +508,20 @@ class _Page:
         hw.reset(why)
 
     def status(self):
-        from app import VERSION
         gc.collect()            # a quiet point: free heap then means what is really free
         app = self.app
-        store, pub = app.store, app.publisher
+        store = app.store
         reader = {
-            "id": app.reader_id, "version": VERSION, "platform": hw.PLATFORM, "boot": app.boot,
-            "uptime_s": app.uptime_s(), "clock_set": hw.clock_set(), "time": app.clock(),
+            "id": app.reader_id, "version": runtime.VERSION, "platform": hw.PLATFORM, "boot": runtime.boot,
+            "uptime_s": runtime.uptime_s(), "clock_set": hw.clock_set(), "time": runtime.clock(),
             "address": app.address, "rssi": hw.wifi_rssi(), "free_heap": hw.free_heap(),
             "heap_used": gc.mem_alloc(), "heap_peak": app.heap_peak,
             "queued": store.pending if store else 0, "dropped": store.dropped if store else 0,
-            "mqtt": {"host": app.cfg["mqtt"]["host"], "connected": bool(pub and pub.connected),
-                     "published": pub.published if pub else 0, "reconnects": pub.reconnects if pub else 0,
-                     "topic_prefix": app.cfg["mqtt"]["topic_prefix"]},
+            # Each target the readings go to: connected, queued, sent, refused, last_seq, error.
+            "mqtt": app.mqtt.status() if app.mqtt else {
+                "host": app.cfg["mqtt"]["host"], "connected": False, "published": 0, "reconnects": 0,
+                "topic_prefix": app.cfg["mqtt"]["topic_prefix"]},
+            "http": app.http.status() if app.http else None,
             "history": app.history.lines if app.history else 0,
             "update": getattr(app, "update", None),     # the last firmware update's outcome
         }
@@ -554,30 +554,22 @@ class _Page:
                 m["age_s"] = self._age(reading)
                 m["readings"] = [self._value(r, k, v, u) for k, v, u in reading.values]
             out.append(m)
-        return {"reader": app.reader_id, "time": app.clock(), "meters": out}
+        return {"reader": app.reader_id, "time": runtime.clock(), "meters": out}
 
     def _age(self, reading):
-        app = self.app
         if reading.t is not None and hw.clock_set():
-            return max(0, app.clock() - reading.t)
+            return max(0, runtime.clock() - reading.t)
         up = getattr(reading, "up", None)
-        if up is not None and getattr(reading, "boot", None) == app.boot:
-            return app.uptime_s() - up
+        if up is not None and getattr(reading, "boot", None) == runtime.boot:
+            return runtime.uptime_s() - up
         return None
 
     def _value(self, reader, key, value, unit):
-        """One value shaped like `metereye decode`'s register (KMP) or data set (IEC) object."""
-        if reader.protocol == "kmp":
-            ids = self._ids.get(reader.index)
-            if ids is None:
-                from metereye.meters.kamstrup import register_key
-                rids = list(reader.model.register_ids) + list(reader.spec.get("extra_registers", ()))
-                ids = self._ids[reader.index] = {register_key(rid): rid for rid in rids}
-            out = {"id": ids.get(key), "name": key, "value": value, "unit": unit}
-        else:
-            out = {"obis": _obis_of(key), "name": key, "value": value, "unit": unit}
-        # Beside the meter's own: what Home Assistant gets (ha.state_payload and
-        # ha.meter_discovery's rule), which the page shows; ha_value is value * 10**ha_shift.
+        """One value shaped like `metereye decode`'s register (KMP) or data set (IEC)
+        object (MeterReader.describe), and beside the meter's own, what Home Assistant
+        gets (ha.state_payload and discovery.meter_discovery's rule), which the page shows;
+        ha_value is value * 10**ha_shift."""
+        out = reader.describe(key, value, unit)
         c = reader.classes(key)
         if (c is not None and c[2] & _TEXT) or parse_decimal(value) is None:
             out["ha_value"], out["ha_unit"], out["ha_shift"] = value, None, 0
@@ -600,19 +592,6 @@ class _Page:
             if r.meter_id == meter_id:
                 return r
         return None
-
-
-def _obis_of(key):
-    """The catalogue's OBIS id of a key ("energy_import" -> "1.8.0", "heat_energy_01" -> "6.8*01")."""
-    from metereye.obis import OBJECTS
-    for row in OBJECTS:
-        f = row.split(" ")
-        for name in f[1].split("&"):
-            if key == name:
-                return f[0][2:]
-            if key.startswith(name + "_") and key[len(name) + 1:].isdigit():
-                return f[0][2:] + "*" + key[len(name) + 1:]
-    return None
 
 
 def _page_routes(srv, page):
@@ -653,7 +632,7 @@ def _page_routes(srv, page):
         if r is None:
             return _error(404, "no such meter: name one ({\"meter\": id} from /api/status)",
                           meter=data.get("meter"))
-        if r.protocol == "iec-d":
+        if r.pushes:
             return _error(409, "a pushing meter's line only listens: there is no LED to test")
         try:
             result = await asyncio.wait_for_ms(r.echo_test(), ECHO_TIMEOUT_MS)
@@ -684,8 +663,7 @@ def _page_routes(srv, page):
         await body.discard()            # a refused bundle's rest
         if not result["ok"]:
             if not loaded:
-                from app import _forget
-                _forget("updater")
+                runtime.forget("updater")
             return result, 400
         result["restarting"] = True
         asyncio.create_task(page.reboot("update staged"))

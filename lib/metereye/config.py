@@ -11,23 +11,29 @@ through `validate()` (docs/decisions.md §19). A configuration is plain JSON dat
                  "interval_s": 3600, "times": [], "budget": 48,
                  "wake": {"pin": 25, "pulse_ms": 300}}],
      "store": {"max_readings": 2000},
+     "http": {"url": "", "format": "json", "token": "", "user": "", "password": "",
+              "org": "", "bucket": "", "database": "", "max_in_flight": 1},
      "web": {"enabled": true, "port": 80, "password": "…"},
      "allow_write": false}
 
-On the unix port a meter's line is `"port": "/dev/pts/3"` or `"tcp:127.0.0.1:7000"`
+MQTT is on when mqtt.host is set, HTTP push when http.url is (firmware/http_push.py
+says what each http.format sends where). On the unix port a meter's line is `"port": "/dev/pts/3"` or `"tcp:127.0.0.1:7000"`
 instead of uart/tx/rx, and the wake output is `{"file": PATH}` (the simulator's magnet).
 """
 
-from metereye.errors import ConfigError
+from metereye import protocols
+from metereye.errors import ConfigError, UnknownProtocol
 from metereye.meters import details, find
 from metereye.schedule import parse_times
+from metereye.url import split_url
 
-SECRET_KEYS = ("password",)
+SECRET_KEYS = ("password", "token")
 FRAMINGS = ("8N1", "8N2", "7E1", "7E2")
 # Every key of a meter entry that validate_meter reads (`metereye config --meter`
 # refuses any other, so a typo is named instead of dropped).
 METER_KEYS = ("model", "port", "uart", "tx", "rx", "invert_tx", "invert_rx", "interval_s", "times",
               "budget", "wake", "extra_registers", "max_baud", "framing", "password")
+HTTP_FORMATS = ("json", "influxdb2", "influxdb1")
 
 
 def defaults():
@@ -38,6 +44,9 @@ def defaults():
                  "topic_prefix": "metereye", "discovery_prefix": "homeassistant"},
         "meters": [],
         "store": {"max_readings": 2000},
+        # HTTP push (firmware/http_push.py): on when url is set.
+        "http": {"url": "", "format": "json", "token": "", "user": "", "password": "",
+                 "org": "", "bucket": "", "database": "", "max_in_flight": 1},
         # The reader's page (firmware/web.py). An empty password falls back to the
         # device's setup password (the access point's, printed on the console).
         "web": {"password": "", "enabled": True, "port": 80},
@@ -85,6 +94,10 @@ def validate_meter(m, path, test_intervals=False):
     name = m.get("model")
     row = find(name) if isinstance(name, str) else None
     _need(row is not None, path + ".model", "a known meter model (see `metereye simulate --list`)")
+    try:
+        protocols.find(row[1])
+    except UnknownProtocol:
+        raise ConfigError(path + ".model", "%s speaks %s, which this reader cannot read" % (name, row[1]))
     model = details(name)
     out = {"model": name, "protocol": row[1]}
     if "port" in m:
@@ -155,6 +168,7 @@ def validate(given):
     cfg["meters"] = [validate_meter(m, "meters[%d]" % i, cfg["test_intervals"])
                      for i, m in enumerate(cfg["meters"])]
     _int(cfg["store"]["max_readings"], "store.max_readings", 10, 20000)
+    _validate_http(cfg["http"])
     _text(cfg["web"]["password"], "web.password", 64)
     # It guards every change over an unencrypted LAN: too short is guessed.
     _need(not cfg["web"]["password"] or len(cfg["web"]["password"]) >= 8, "web.password",
@@ -163,6 +177,26 @@ def validate(given):
     _int(cfg["web"]["port"], "web.port", 1, 65535)
     _need(isinstance(cfg["allow_write"], bool), "allow_write", "true or false")
     return cfg
+
+
+def _validate_http(h):
+    _need(isinstance(h, dict), "http", "an object")
+    _text(h["url"], "http.url", 200)
+    if h["url"]:
+        try:
+            split_url(h["url"])
+        except ValueError as e:
+            raise ConfigError("http.url", e.args[0])
+    _need(h["format"] in HTTP_FORMATS, "http.format", "one of " + ", ".join(HTTP_FORMATS))
+    for key in ("token", "user", "password", "org", "bucket", "database"):
+        _text(h[key], "http." + key, 200 if key == "token" else 64)
+    if h["url"] and h["format"] == "influxdb2":
+        _need(h["org"], "http.org", "the InfluxDB organisation to write to")
+        _need(h["bucket"], "http.bucket", "the InfluxDB bucket to write to")
+    if h["url"] and h["format"] == "influxdb1":
+        _need(h["database"], "http.database", "the InfluxDB database to write to")
+    # Each request in flight holds a connection (and on https a TLS session, ~40 KB on an ESP32).
+    _int(h["max_in_flight"], "http.max_in_flight", 1, 4)
 
 
 SET = "(set)"      # what a secret shows as: never its value

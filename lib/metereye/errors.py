@@ -55,12 +55,6 @@ class FrameTooLong(FrameError):
     token = "too_long"
 
 
-class UnknownUnit(FrameError):
-    """A unit code that is not in the unit table."""
-
-    token = "unknown_unit"
-
-
 class UnexpectedReply(FrameError):
     """A well-formed frame that does not answer the request that was sent."""
 

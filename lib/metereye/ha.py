@@ -1,7 +1,8 @@
-"""Home Assistant over MQTT: the topic layout, discovery configs, state payloads.
+"""Home Assistant over MQTT: the topic layout, the units, state and diagnostics payloads.
 
 The one module that knows the topics (docs/style.md R12). Pure: strings in, (topic,
-payload) strings out; the MQTT supervisor publishes them.
+payload) strings out; the MQTT target publishes them. The discovery configs are in
+metereye.discovery, which the reader loads only while it announces a meter.
 
     <topic_prefix>/<reader_id>/status                online | offline, retained (the last will)
     <topic_prefix>/<reader_id>/diag                  the reader's diagnostics (JSON)
@@ -10,14 +11,13 @@ payload) strings out; the MQTT supervisor publishes them.
     <discovery_prefix>/sensor/<unique_id>/config     one entity, retained
     <discovery_prefix>/status                        Home Assistant says online: re-send discovery
 
-Every JSON text here is ASCII: umqtt.simple writes len(payload) as the MQTT
-length, and len() of a str counts characters, so "m³" must travel as "m\\u00b3".
+Every JSON text here is ASCII ("m³" travels as "m\\u00b3"), so its length in
+characters is its length in bytes, whatever a client counts.
 Sources: docs/homeassistant.md (Home Assistant 2025.4 fed these payloads).
 """
 
 from metereye.compat import const
 from metereye.decimal import format_decimal, parse_decimal
-from metereye.errors import ConfigError
 from metereye.reading import is_plain_number
 
 TOPIC_PREFIX = "metereye"
@@ -28,7 +28,6 @@ METER_STATES = ("ok", "asleep", "lockout", "no_echo", "garbled", "waiting")
 
 # The catalogues' flag bits (meters/kamstrup.py defines them; test_ha checks
 # they agree). Not imported: ha must not pull a register table into the heap.
-_DIAGNOSTIC = const(2)
 _TEXT = const(4)
 
 # Meter unit -> Home Assistant unit and the power of ten the value moves by
@@ -56,30 +55,6 @@ _UNITS = (
     "\nBitfield||0"
     "\n"
 )
-
-# The units Home Assistant accepts per device class we use. A unit outside
-# its class's list (kCal under energy, say) would make HA log the entity as
-# invalid, so the entity keeps its unit and loses the class instead.
-# Seen accepted by HA 2025.4 (docs/homeassistant.md): water m³, energy
-# GJ/kWh/MWh, volume_flow_rate m³/h and L/min, temperature °C, signal_strength
-# dBm. The rest are HA's documented units for the class, not run here.
-# K is left out of temperature on purpose: every K a heat meter sends is a
-# difference (t1 - t2), and HA would convert an absolute 20 K to -253.15 °C.
-_CLASS_UNITS = (
-    "\nenergy|Wh|kWh|MWh|GWh|MJ|GJ|"
-    "\nwater|m\u00b3|L|"
-    "\nvolume_flow_rate|m\u00b3/h|L/min|"
-    "\ntemperature|\u00b0C|"
-    "\npower|W|kW|MW|"
-    "\nduration|d|h|min|s|ms|"
-    "\nsignal_strength|dBm|"
-    "\ndata_size|B|"
-    "\nvoltage|V|"
-    "\ncurrent|A|"
-    "\nfrequency|Hz|"
-    "\n"
-)
-
 
 def _lookup(table, key):
     """The rest of the line of `table` that starts with `key|`, or None."""
@@ -114,36 +89,7 @@ def ha_value(value, unit):
     return value, to
 
 
-def unit_fits(device_class, unit):
-    """False when Home Assistant would refuse `unit` for `device_class`."""
-    if device_class is None:
-        return True
-    units = _lookup(_CLASS_UNITS, device_class)
-    if units is None:
-        return True                     # a class we never checked: trust the catalogue
-    return unit is not None and ("|" + units).find("|" + unit + "|") >= 0
-
-
 # --- topics ---------------------------------------------------------------
-
-def valid_id(text):
-    """True for a non-empty id of letters, digits, '_' and '-' (safe in topics and entity ids)."""
-    if not text or len(text) > 64:
-        return False
-    for ch in text:
-        if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch == "_" or ch == "-"):
-            return False
-    return True
-
-
-def _check(what, text):
-    if not valid_id(text):
-        raise ConfigError(what, text)
-
-
-def base_topic(topic_prefix, reader_id):
-    return topic_prefix + "/" + reader_id
-
 
 def status_topic(topic_prefix, reader_id):
     """Availability: ONLINE / OFFLINE, retained; OFFLINE is the last will."""
@@ -237,226 +183,25 @@ def meter_diag_payload(state, sessions_today, budget, errors, info_flags=(), las
         state, sessions_today, budget, errors, json_text(info_flags), _number_or_null(last_read))
 
 
-def reader_diag_payload(rssi, free_heap, uptime_s, queued, dropped):
-    """The reader's diagnostics JSON; rssi None when there is no WiFi (unix port)."""
-    return '{"rssi":%s,"free_heap":%d,"uptime":%d,"queued":%d,"dropped":%d}' % (
+def reader_diag_payload(rssi, free_heap, uptime_s, queued, dropped, targets=()):
+    """The reader's diagnostics JSON; rssi None when there is no WiFi (unix port).
+
+    `targets`: (name, state) of each target the readings go to (outbox.py), the
+    state a dict with connected, queued, sent, refused, last_seq and error.
+    """
+    text = '{"rssi":%s,"free_heap":%d,"uptime":%d,"queued":%d,"dropped":%d' % (
         _number_or_null(rssi), free_heap, uptime_s, queued, dropped)
+    if not targets:
+        return text + "}"
+    parts = []
+    for name, st in targets:
+        parts.append('%s:{"connected":%s,"queued":%d,"sent":%d,"refused":%d,"last_seq":%s,"error":%s}' % (
+            json_text(name), "true" if st["connected"] else "false", st["queued"], st["sent"],
+            st["refused"], _number_or_null(st["last_seq"]),
+            "null" if st["error"] is None else json_text(st["error"])))
+    return text + ',"targets":{' + ",".join(parts) + "}}"
 
-
-# --- discovery --------------------------------------------------------------
 
 def _classes(classes, key):
     row = classes(key)
     return row if row is not None else (None, None, 0)
-
-
-def _title(key):
-    """"temp_forward" -> "Temp forward": the entity's name under its device."""
-    words = key.replace("_", " ")
-    return words[:1].upper() + words[1:]
-
-
-def _reader_device(reader_id, reader_info):
-    parts = ['{"identifiers":["metereye_', reader_id, '"],"manufacturer":"metereye","model":',
-             json_text(reader_info.get("model") or "metereye reader"), ',"name":',
-             json_text(reader_info.get("name") or "metereye " + reader_id)]
-    if reader_info.get("sw_version"):
-        parts.append(',"sw_version":' + json_text(reader_info["sw_version"]))
-    if reader_info.get("address"):
-        parts.append(',"configuration_url":' + json_text("http://%s/" % reader_info["address"]))
-    parts.append("}")
-    return "".join(parts)
-
-
-def _meter_device(reader_id, meter_info):
-    serial = meter_info.get("serial")
-    serial = "" if serial is None else "%s" % serial
-    name = meter_info.get("name") or ("%s %s" % (meter_info.get("model", ""), serial)).strip()
-    return '{"identifiers":["metereye_%s"],"manufacturer":%s,"model":%s,%s"name":%s,"via_device":"metereye_%s"}' % (
-        meter_info["meter_id"], json_text(meter_info.get("manufacturer", "")),
-        json_text(meter_info.get("model", "")),
-        '"serial_number":%s,' % json_text(serial) if serial else "", json_text(name), reader_id)
-
-
-def _sensor(discovery_prefix, unique_id, name, topic, template, unit, device_class,
-            state_class, diagnostic, availability, device):
-    """(discovery topic, config JSON) of one sensor entity."""
-    opt = ""
-    if unit is not None:
-        opt += ',"unit_of_measurement":' + json_text(unit)
-    if device_class is not None:
-        opt += ',"device_class":"%s"' % device_class
-    if state_class is not None:
-        opt += ',"state_class":"%s"' % state_class
-    if diagnostic:
-        opt += ',"entity_category":"diagnostic"'
-    payload = ('{"name":%s,"unique_id":"%s","object_id":"%s","state_topic":%s,'
-               '"value_template":%s%s,"availability_topic":%s,"payload_available":"online",'
-               '"payload_not_available":"offline","device":%s}') % (
-        json_text(name), unique_id, unique_id, json_text(topic), json_text(template),
-        opt, json_text(availability), device)
-    return discovery_topic(discovery_prefix, unique_id), payload
-
-
-# The meter's own diagnostic entities, read from its diag topic: (unique id
-# suffix, name, value template). The suffixes are not catalogue keys (test_ha
-# checks), so they never collide with a register. No state_class: sessions
-# restart every day and none of these needs long-term statistics.
-_METER_DIAG = (
-    ("meter_state", "Meter state", "{{ value_json.state }}"),
-    ("sessions_today", "Sessions today", "{{ value_json.sessions_today }}"),
-    ("errors", "Errors", "{{ value_json.errors }}"),
-    ("info_flags", "Info flags", "{{ value_json.info_flags or 'none' }}"),
-)
-
-# The reader's: (key, name, unit, device_class, state_class). Uptime restarts
-# at every boot, so it gets no statistics (no state_class).
-_READER_DIAG = (
-    ("rssi", "WiFi signal", "dBm", "signal_strength", "measurement"),
-    ("free_heap", "Free heap", "B", "data_size", "measurement"),
-    ("uptime", "Uptime", "s", "duration", None),
-    ("queued", "Readings queued", None, None, "measurement"),
-    ("dropped", "Readings dropped", None, None, "total_increasing"),
-)
-
-
-def meter_discovery(discovery_prefix, topic_prefix, reader_id, meter_info, reading, classes):
-    """(topic, payload) for each value of `reading` and each meter diagnostic entity."""
-    meter_id = meter_info["meter_id"]
-    _check("reader_id", reader_id)
-    _check("meter_id", meter_id)
-    device = _meter_device(reader_id, meter_info)
-    availability = status_topic(topic_prefix, reader_id)
-    topic = state_topic(topic_prefix, reader_id, meter_id)
-    prefix = reader_id + "_" + meter_id + "_"
-    for key, value, unit in reading.values:
-        device_class, state_class, flags = _classes(classes, key)
-        if flags & _TEXT or parse_decimal(value) is None:
-            unit = device_class = state_class = None
-        else:
-            unit = ha_unit(unit)[0]
-            if not unit_fits(device_class, unit):
-                device_class = None
-        yield _sensor(discovery_prefix, prefix + key, _title(key), topic,
-                      "{{ value_json.%s }}" % key, unit, device_class, state_class,
-                      flags & _DIAGNOSTIC, availability, device)
-    topic = meter_diag_topic(topic_prefix, reader_id, meter_id)
-    for suffix, name, template in _METER_DIAG:
-        yield _sensor(discovery_prefix, prefix + suffix, name, topic, template,
-                      None, None, None, True, availability, device)
-
-
-def reader_discovery(discovery_prefix, topic_prefix, reader_id, reader_info):
-    """(topic, payload) for each of the reader's own diagnostic entities."""
-    _check("reader_id", reader_id)
-    device = _reader_device(reader_id, reader_info)
-    availability = status_topic(topic_prefix, reader_id)
-    topic = reader_diag_topic(topic_prefix, reader_id)
-    for key, name, unit, device_class, state_class in _READER_DIAG:
-        yield _sensor(discovery_prefix, reader_id + "_" + key, name, topic,
-                      "{{ value_json.%s }}" % key, unit, device_class, state_class,
-                      True, availability, device)
-
-
-def discovery(discovery_prefix, topic_prefix, reader_id, reader_info, meter_info, reading, classes):
-    """Every discovery (topic, payload) for a reader with this meter, one at a time.
-
-    With several meters, send reader_discovery once and meter_discovery per meter.
-    """
-    for item in meter_discovery(discovery_prefix, topic_prefix, reader_id, meter_info, reading, classes):
-        yield item
-    for item in reader_discovery(discovery_prefix, topic_prefix, reader_id, reader_info):
-        yield item
-
-
-# --- counters ---------------------------------------------------------------
-
-def _compare(a, b):
-    """-1, 0 or 1 as decimal `a` is below, equal to or above decimal `b` (parsed pairs)."""
-    (ma, ea), (mb, eb) = a, b
-    if ea > eb:
-        ma *= 10 ** (ea - eb)
-    elif eb > ea:
-        mb *= 10 ** (eb - ea)
-    return (ma > mb) - (ma < mb)
-
-
-class CounterGuard:
-    """Keeps a total_increasing value from ever going down in Home Assistant.
-
-    A counter that drops (a 0 after a failed read) breaks the Energy dashboard
-    (docs/homeassistant.md, home-assistant/core#133414). The guard
-    remembers the last value published per (meter_id, key) and refuses a lower
-    one, a negative or a non-number, until told the meter was replaced. A 0 is
-    published only as a counter's first value or after a 0: values here come
-    from CRC-checked frames only (a failed read publishes nothing at all), and
-    some counters truly stay at 0 (a water meter's reverse volume). HA shows
-    the first value above it. Values are compared as exact decimals.
-    The firmware persists `state` (plain JSON data) across reboots.
-    """
-
-    def __init__(self, state=None):
-        # {"counters": {"meter_id/key": "value"}, "serials": {"meter_id": "serial"}}
-        self.state = state if state is not None else {"counters": {}, "serials": {}}
-
-    def accept(self, meter_id, key, value):
-        """True (and remembered) when `value` may be published for this counter."""
-        new = parse_decimal(value) if value else None
-        if new is None or new[0] < 0:
-            return False
-        counters = self.state["counters"]
-        slot = meter_id + "/" + key
-        last = counters.get(slot)
-        if last is not None and _compare(new, parse_decimal(last)) < 0:
-            return False
-        counters[slot] = value
-        return True
-
-    def refused(self, reading, classes):
-        """The keys of `reading`'s counters that must not be published (the rest are remembered).
-
-        Values are compared in Home Assistant units (ha_value), what HA sees.
-        """
-        # The empty tuple is a constant: a good reading allocates no list. Never
-        # appended to (`out or []` comes first), so typed as the list it becomes.
-        out: list = ()  # type: ignore[assignment]
-        for key, value, unit in reading.values:
-            if _classes(classes, key)[1] == "total_increasing":
-                if not self.accept(reading.meter_id, key, ha_value(value, unit)[0]):
-                    out = out or []
-                    out.append(key)
-        return out
-
-    def meter_changed(self, meter_id):
-        """Forget `meter_id`'s counters: a new meter may start lower."""
-        counters = self.state["counters"]
-        prefix = meter_id + "/"
-        for slot in [s for s in counters if s.startswith(prefix)]:
-            del counters[slot]
-
-    def see_serial(self, meter_id, serial):
-        """Note the serial read from `meter_id`; True (counters forgotten) when it changed."""
-        serial = "%s" % serial
-        serials = self.state["serials"]
-        known = serials.get(meter_id)
-        serials[meter_id] = serial
-        if known is not None and known != serial:
-            self.meter_changed(meter_id)
-            return True
-        return False
-
-    def to_json(self):
-        parts = []
-        for name in ("counters", "serials"):
-            items = ",".join(json_text(k) + ":" + json_text(v) for k, v in self.state[name].items())
-            parts.append('"%s":{%s}' % (name, items))
-        return "{" + ",".join(parts) + "}"
-
-    @classmethod
-    def from_json(cls, text):
-        import json     # only at boot, when the saved state is read back
-
-        state = json.loads(text)
-        state.setdefault("counters", {})
-        state.setdefault("serials", {})
-        return cls(state)

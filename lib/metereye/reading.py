@@ -1,8 +1,9 @@
 """One reading: what one optical session brought back from one meter, exact.
 
-A Reading travels from the link driver through the store to MQTT and the page.
-Values stay decimal strings ("831.403") the whole way; JSON is written by hand
-so a value goes out as the very digits the meter sent, never through a float.
+A Reading travels from the link driver through the store to MQTT, an HTTP
+server and the page. Values stay decimal strings ("831.403") the whole way;
+JSON is written by hand (and InfluxDB's line protocol, in influx.py) so a
+value goes out as the very digits the meter sent, never through a float.
 """
 
 
@@ -76,3 +77,4 @@ def json_string(text):
             out.append(ch)
     out.append('"')
     return "".join(out)
+

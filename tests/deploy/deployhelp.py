@@ -67,10 +67,10 @@ def make_tree(base, edits=None, mark=None):
 
 
 def set_version(version):
-    """An edit of firmware/app.py: the version the reader reports in discovery (sw_version)."""
+    """An edit of firmware/runtime.py: the version the reader reports in discovery (sw_version)."""
     def change(text):
         changed, n = re.subn(r'^VERSION = ".*"$', 'VERSION = "%s"' % version, text, flags=re.M)
-        assert n == 1, "app.py has no VERSION line"
+        assert n == 1, "runtime.py has no VERSION line"
         return changed
     return change
 

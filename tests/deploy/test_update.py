@@ -138,7 +138,7 @@ def test_an_update_over_http_is_applied_and_kept_once_healthy(golden, boards, tm
             assert status == 400 and why in answer["message"], answer
             assert _state(b.flash) == state
             assert not os.path.exists(os.path.join(b.flash, "sets", "b", "manifest.json"))
-        tree = make_tree(str(tmp_path), edits={"firmware/app.py": set_version("9.9.9-updated")})
+        tree = make_tree(str(tmp_path), edits={"firmware/runtime.py": set_version("9.9.9-updated")})
         with open(_bundle(tmp_path, "signed-earlier.bin", key), "rb") as f:
             signed_earlier = f.read()      # valid, and older than what the reader stages next
         env = {"METEREYE_KEYS": golden.keys}

@@ -166,3 +166,23 @@ def test_discovery_is_sent_again_when_home_assistant_comes_online(rig):
     publish.single("homeassistant/status", "online", hostname=r.broker.host, port=r.broker.port)
     rec.wait_for(lambda x: len(x.where("_volume/config")) > before, timeout=15,
                  what="discovery sent again after Home Assistant's birth message")
+
+
+def test_a_meter_whose_protocol_this_firmware_cannot_read_leaves_the_others_read(rig):
+    """A protocol in the table whose reading module the firmware lacks (SML's, as this
+    is written): that meter is refused with a reason, the others are read."""
+    import os
+    import pytest
+    from metereye import meters, protocols
+    missing = [row for row in protocols.PROTOCOLS
+               if not os.path.exists(os.path.join(os.path.dirname(__file__), "..", "..", "firmware",
+                                                  row[5] + ".py"))]
+    if not missing:
+        pytest.skip("every protocol in the table has its reading module in firmware/")
+    name = missing[0][0]
+    model = next(m[0] for m in meters.MODELS if m[1] == name)
+    r = rig()
+    r.config["meters"].append({"model": model, "port": "/dev/null"})
+    r.start_firmware()
+    r.recorder.wait_for(lambda x: len(x.states()) >= 2, timeout=40, what="readings of the other meter")
+    assert "meter 1 %s cannot be read by this firmware (protocol %s)" % (model, name) in r.console()

@@ -1,4 +1,4 @@
-"""Home Assistant discovery, state payloads, the unit table and the counter guard.
+"""Home Assistant discovery (metereye.discovery), state payloads and the unit table (metereye.ha).
 
 Runs on CPython (pytest) and on unix MicroPython (tests/mp_run.py). Readings are
 decoded from published Kamstrup frames (tests/vectors/kmp_vectors.json), so the unit
@@ -6,11 +6,12 @@ spellings here are the decoder's own. What Home Assistant accepts comes from
 docs/homeassistant.md (HA 2025.4 fed such payloads).
 """
 
+import gc
 import json
 
 from testvectors import vectors, wire
 
-from metereye import ha, kmp
+from metereye import discovery, ha, kmp
 from metereye.errors import ConfigError
 from metereye.meters.kamstrup import DIAGNOSTIC, TEXT, all_registers, register_info
 from metereye.reading import Reading
@@ -66,8 +67,9 @@ MC403 = {"meter_id": "multical403_67012345", "manufacturer": "Kamstrup", "model"
 
 def configs(meter_info, reading, catalogue=classes):
     """{unique id: (topic, parsed config, payload text)} of one discovery run."""
+    gc.collect()        # under MicroPython's bounded heap: the earlier tests' garbage out first
     out = {}
-    for topic, payload in ha.discovery("homeassistant", "metereye", READER["reader_id"], READER,
+    for topic, payload in discovery.discovery("homeassistant", "metereye", READER["reader_id"], READER,
                                        meter_info, reading, catalogue):
         config = json.loads(payload)
         assert config["unique_id"] not in out, config["unique_id"]
@@ -142,17 +144,17 @@ def test_values_are_made_valid_json_numbers_without_losing_digits():
 
 
 def test_units_outside_their_device_class_are_caught():
-    assert ha.unit_fits("water", "m\u00b3")
-    assert not ha.unit_fits("water", "m3")               # HA logs it as invalid
-    assert ha.unit_fits("volume_flow_rate", "m\u00b3/h")
-    assert not ha.unit_fits("volume_flow_rate", "L/h")   # refused by HA 2025.4
-    assert ha.unit_fits("energy", "GJ") and ha.unit_fits("energy", "MWh") and ha.unit_fits("energy", "kWh")
-    assert not ha.unit_fits("energy", "kCal")
-    assert ha.unit_fits("temperature", "\u00b0C")
-    assert not ha.unit_fits("temperature", "K")          # a difference, not a temperature
-    assert not ha.unit_fits("duration", None)
-    assert ha.unit_fits(None, "anything")
-    assert ha.unit_fits("some_new_class", "x")
+    assert discovery.unit_fits("water", "m\u00b3")
+    assert not discovery.unit_fits("water", "m3")               # HA logs it as invalid
+    assert discovery.unit_fits("volume_flow_rate", "m\u00b3/h")
+    assert not discovery.unit_fits("volume_flow_rate", "L/h")   # refused by HA 2025.4
+    assert discovery.unit_fits("energy", "GJ") and discovery.unit_fits("energy", "MWh") and discovery.unit_fits("energy", "kWh")
+    assert not discovery.unit_fits("energy", "kCal")
+    assert discovery.unit_fits("temperature", "\u00b0C")
+    assert not discovery.unit_fits("temperature", "K")          # a difference, not a temperature
+    assert not discovery.unit_fits("duration", None)
+    assert discovery.unit_fits(None, "anything")
+    assert discovery.unit_fits("some_new_class", "x")
 
 
 # --- topics and ids ----------------------------------------------------------------
@@ -164,26 +166,25 @@ def test_topic_layout():
     assert ha.meter_diag_topic("metereye", "r1", "m_1") == "metereye/r1/m_1/diag"
     assert ha.discovery_topic("homeassistant", "r1_m_1_volume") == "homeassistant/sensor/r1_m_1_volume/config"
     assert ha.ha_status_topic("homeassistant") == "homeassistant/status"
-    assert ha.base_topic("home/meters", "r1") == "home/meters/r1"
 
 
 def test_ids_unsafe_in_topics_or_entity_ids_are_refused():
     reading = mc21_reading()
     for bad in ("", "a/b", "a+b", "a#", "a b", "caf\u00e9", "x" * 65):
-        assert not ha.valid_id(bad), bad
+        assert not discovery.valid_id(bad), bad
         try:
-            list(ha.meter_discovery("homeassistant", "metereye", "r1", {"meter_id": bad}, reading, classes))
+            list(discovery.meter_discovery("homeassistant", "metereye", "r1", {"meter_id": bad}, reading, classes))
         except ConfigError:
             pass
         else:
             raise AssertionError(bad)
         try:
-            list(ha.reader_discovery("homeassistant", "metereye", bad, READER))
+            list(discovery.reader_discovery("homeassistant", "metereye", bad, READER))
         except ConfigError:
             pass
         else:
             raise AssertionError(bad)
-    assert ha.valid_id("metereye-1a2b3c") and ha.valid_id("multical21_75749993")
+    assert discovery.valid_id("metereye-1a2b3c") and discovery.valid_id("multical21_75749993")
 
 
 # --- discovery -------------------------------------------------------------------
@@ -332,7 +333,7 @@ def test_unique_ids_and_configs_do_not_change_with_the_values():
 
 def test_meter_diagnostic_ids_never_collide_with_a_register_key():
     keys = [row[1] for row in all_registers()]
-    for suffix, _, _ in ha._METER_DIAG:
+    for suffix, _, _ in discovery._METER_DIAG:
         assert suffix not in keys, suffix
 
 
@@ -349,7 +350,7 @@ def test_names_and_manufacturers_are_escaped():
     meter = {"meter_id": "m_1", "manufacturer": 'A "quoted" \\ name', "model": "Mod\u00e8le\n2",
              "serial": "x"}
     reader = {"reader_id": "r1", "name": "Caf\u00e9 reader", "address": "10.0.0.1"}
-    for _, payload in ha.discovery("homeassistant", "metereye", "r1", reader, meter,
+    for _, payload in discovery.discovery("homeassistant", "metereye", "r1", reader, meter,
                                    Reading("m_1", 1, [("volume", "1", "m\u00b3")]), classes):
         config = json.loads(payload)
         assert config["device"]["manufacturer"] in ('A "quoted" \\ name', "metereye")
@@ -365,9 +366,9 @@ def test_a_meter_without_a_known_serial_has_no_serial_number():
 
 def test_the_reader_alone_and_one_meter_alone_add_up_to_discovery():
     reading = mc21_reading()
-    both = list(ha.discovery("homeassistant", "metereye", "metereye-1a2b3c", READER, MC21, reading, classes))
-    parts = list(ha.meter_discovery("homeassistant", "metereye", "metereye-1a2b3c", MC21, reading, classes))
-    parts += list(ha.reader_discovery("homeassistant", "metereye", "metereye-1a2b3c", READER))
+    both = list(discovery.discovery("homeassistant", "metereye", "metereye-1a2b3c", READER, MC21, reading, classes))
+    parts = list(discovery.meter_discovery("homeassistant", "metereye", "metereye-1a2b3c", MC21, reading, classes))
+    parts += list(discovery.reader_discovery("homeassistant", "metereye", "metereye-1a2b3c", READER))
     assert both == parts
 
 
@@ -426,67 +427,12 @@ def test_diagnostics_payloads():
     assert json.loads(ha.reader_diag_payload(-67, 1, 2, 3, 4))["rssi"] == -67
 
 
-# --- the counter guard ---------------------------------------------------------------
-
-def test_counter_guard_refuses_a_counter_going_down():
-    g = ha.CounterGuard()
-    assert g.accept("m_1", "volume", "831.403")
-    assert g.accept("m_1", "volume", "831.403")     # the same again: fine
-    assert g.accept("m_1", "volume", "831.41")      # more, fewer decimals
-    assert not g.accept("m_1", "volume", "831.409")
-    assert not g.accept("m_1", "volume", "831.4")
-    assert not g.accept("m_1", "volume", "83")
-    assert g.accept("m_1", "volume", "832")
-    assert g.accept("m_2", "volume", "1.5")         # other meters keep their own
-
-
-def test_counter_guard_never_lets_a_drop_to_zero_empty_or_garbage_through():
-    g = ha.CounterGuard()
-    for bad in ("", "-1.5", "NaN", "nan", "abc", "1e3"):
-        assert not g.accept("m_1", "volume", bad), bad
-    # A true 0 from a checked frame (a reverse volume that never moved) is a value;
-    # a drop to 0 after a higher value is what breaks the Energy dashboard.
-    assert g.accept("m_1", "volume_reverse", "0.000") and g.accept("m_1", "volume_reverse", "0.000")
-    assert g.accept("m_1", "volume", "0.001")
-    assert not g.accept("m_1", "volume", "0")
-
-
-def test_counter_guard_lets_a_replaced_meter_start_lower():
-    g = ha.CounterGuard()
-    assert g.accept("m_1", "volume", "831.403") and g.accept("m_1", "heat_energy", "55.648")
-    assert not g.see_serial("m_1", 75749993)
-    assert not g.see_serial("m_1", "75749993")
-    assert not g.accept("m_1", "volume", "2.5")
-    assert g.see_serial("m_1", 11112222)            # a new serial: counters forgotten
-    assert g.accept("m_1", "volume", "2.5") and g.accept("m_1", "heat_energy", "0.1")
-    g.accept("m_2", "volume", "9")
-    g.meter_changed("m_1")
-    assert g.accept("m_1", "volume", "1")
-    assert not g.accept("m_2", "volume", "8")       # only m_1 was forgotten
-
-
-def test_counter_guard_state_survives_a_reboot():
-    g = ha.CounterGuard()
-    g.accept("multical21_75749993", "volume", "831.403")
-    g.see_serial("multical21_75749993", "75749993")
-    text = g.to_json()
-    json.loads(text)
-    again = ha.CounterGuard.from_json(text)
-    assert not again.accept("multical21_75749993", "volume", "831.402")
-    assert again.accept("multical21_75749993", "volume", "831.404")
-    assert again.see_serial("multical21_75749993", "1")
-    assert ha.CounterGuard.from_json("{}").accept("m_1", "volume", "1")
-
-
-def test_counter_guard_checks_only_counters_of_a_reading_in_ha_units():
-    g = ha.CounterGuard()
-    assert list(g.refused(mc21_reading(), classes)) == []       # 0.000 m³ reverse volume is real
-    lower = Reading(MC21["meter_id"], 1, [("volume", "831.402", "m\u00b3"), ("flow", "0", "l/h"),
-                                          ("temp_water", "2", "\u00b0C"), ("hour_counter", "54889", "number")])
-    refused = g.refused(lower, classes)
-    assert list(refused) == ["volume"]
-    text = ha.state_payload(lower, classes, skip=refused)
-    assert '"volume"' not in text and '"flow":0.000' in text and '"hour_counter":54889' in text
-    # x10: 84 tens of m³ is 840 m³, above 831.403
-    assert g.refused(Reading(MC21["meter_id"], 1, [("volume", "84", "m\u00b3 x10")]), classes) == ()
-    assert list(g.refused(Reading(MC21["meter_id"], 1, [("volume", "839.999", "m\u00b3")]), classes)) == ["volume"]
+def test_the_reader_diagnostics_carry_each_targets_state():
+    targets = [("mqtt", {"connected": True, "queued": 0, "sent": 12, "refused": 0, "last_seq": 40,
+                         "error": None}),
+               ("http", {"connected": False, "queued": 3, "sent": 9, "refused": 1, "last_seq": 37,
+                         "error": "the server answered HTTP 503"})]
+    diag = json.loads(ha.reader_diag_payload(None, 81234, 3600, 3, 0, targets))
+    assert diag["queued"] == 3 and diag["targets"]["mqtt"] == dict(targets[0][1])
+    assert diag["targets"]["http"]["error"] == "the server answered HTTP 503"
+    assert "targets" not in json.loads(ha.reader_diag_payload(None, 1, 2, 3, 4))

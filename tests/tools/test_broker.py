@@ -19,7 +19,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from metereye import ha
+from metereye import discovery, ha
 from metereye.meters.kamstrup import all_registers
 from metereye.reading import Reading
 from metereye_tools import broker as brokers
@@ -49,7 +49,7 @@ def _classes():
 def _expected(reader_id):
     """What the device must publish, generated here on CPython from the same inputs."""
     reading = Reading(METER["meter_id"], 1700000000, VALUES, 7)
-    found = list(ha.discovery("homeassistant", "metereye", reader_id, dict(READER, reader_id=reader_id),
+    found = list(discovery.discovery("homeassistant", "metereye", reader_id, dict(READER, reader_id=reader_id),
                               METER, reading, _classes()))
     return dict(found), ha.state_payload(reading, _classes())
 
@@ -60,7 +60,7 @@ def _expected(reader_id):
 DEVICE = r"""
 import sys, time
 from umqtt.simple import MQTTClient
-from metereye import ha
+from metereye import discovery, ha
 from metereye.reading import Reading
 from metereye.meters.kamstrup import all_registers
 
@@ -88,7 +88,7 @@ except Exception as e:
     sys.exit(3)
 c.publish(status, ha.ONLINE, retain=True)
 n = 0
-for topic, payload in ha.discovery("homeassistant", "metereye", reader_id, reader, METER, reading, rows.get):
+for topic, payload in discovery.discovery("homeassistant", "metereye", reader_id, reader, METER, reading, rows.get):
     c.publish(topic, payload, retain=True)
     n += 1
 # QoS 1 waits for PUBACK: everything before it has reached the broker

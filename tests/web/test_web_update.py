@@ -65,7 +65,7 @@ def test_the_page_uploads_an_update_refuses_a_tampered_one_and_shows_a_roll_back
     page.click("#nav a[href='#update-section']")          # the section is folded until asked for
     page.wait_for_selector("#update-section #upload")
 
-    good = _bundle_file(golden, tmp_path, "good", {"firmware/app.py": set_version("9.9.9-from-page")})
+    good = _bundle_file(golden, tmp_path, "good", {"firmware/runtime.py": set_version("9.9.9-from-page")})
     tampered = str(tmp_path / "tampered.bin")
     with open(good, "rb") as f:
         data = bytearray(f.read())
@@ -98,7 +98,7 @@ def test_the_page_uploads_an_update_refuses_a_tampered_one_and_shows_a_roll_back
     # The good bundle was signed before the broken one was staged: now it is a replay.
     _upload(page, good, PASSWORD)
     expect(page.locator("#update-err")).to_contain_text("an old bundle sent again is refused", timeout=30000)
-    good = _bundle_file(golden, tmp_path, "good-again", {"firmware/app.py": set_version("9.9.9-from-page")})
+    good = _bundle_file(golden, tmp_path, "good-again", {"firmware/runtime.py": set_version("9.9.9-from-page")})
     _upload(page, good, PASSWORD)
     page.wait_for_selector("#update-state[data-status=updated]", timeout=90000)
     assert page.inner_text("#update-msg") == "Updated: the new version runs."
