@@ -153,8 +153,6 @@ def test_lib_and_tools_have_no_import_cycle():
     assert not cycles, _describe(cycles)
 
 
-@pytest.mark.xfail(strict=True, reason="firmware/ still has cycles (app <-> mqtt/web/portal/startup/updater); "
-                                       "the firmware engineer removes them: when this passes, drop the mark")
 def test_firmware_has_no_import_cycle():
     graph = _graph()
     cycles = _cycles(graph, set(graph))
