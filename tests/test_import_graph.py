@@ -12,7 +12,6 @@ is what keeps those one-way.
 import ast
 import os
 
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IO_MODULES = ("machine", "network", "socket", "usocket", "select", "uselect", "serial", "esp", "esp32",
               "termios")
